@@ -1,0 +1,13 @@
+"""Bijectors: ``forward(x) -> (y, log_det)`` (data to latent), ``inverse(y) -> (x, log_det)``."""
+
+from .base import Bijector, Chain, Inverse
+from .convolution import CircularConv, SymmetricConv
+from .elementwise import ElementwiseFromRegularizer, Scale, Shift, SLog
+from .mixing import ActNorm, Invertible1x1, Permutation, Reverse
+
+__all__ = [
+    "Bijector", "Chain", "Inverse",
+    "SymmetricConv", "CircularConv",
+    "SLog", "Scale", "Shift", "ElementwiseFromRegularizer",
+    "Permutation", "Reverse", "Invertible1x1", "ActNorm",
+]

@@ -1,0 +1,150 @@
+"""The bijector contract, composition and inversion.
+
+A bijector maps data to latent in ``forward`` (the paper's f) and back in ``inverse``::
+
+    y, log_det = bijector.forward(x)     # log_det = log|det dy/dx|, one value per sample
+    x, log_det = bijector.inverse(y)     # log_det = log|det dx/dy| = -forward's
+
+``log_det`` is summed over the last ``event_ndim`` axes; leading axes are batch axes.
+Parameters are passed to the constructor and may be autograd boxes, so a bijector built
+inside a function differentiates in its parameters.
+"""
+
+import autograd.numpy as np
+import numpy as onp
+from autograd.tracer import getval
+
+__all__ = ["Bijector", "Chain", "Inverse", "validate_input", "batch_shape"]
+
+
+def validate_input(x, event_ndim, event_shape=None, name="input"):
+    """Check ``x`` at a public boundary: a real floating array with at least
+    ``event_ndim`` axes, trailing shape ``event_shape`` (if given) and finite values.
+
+    Returns ``x`` (converted to an array if it was a list or scalar). Raises ``ValueError``
+    saying what was wrong and what was expected.
+    """
+    value = getval(x)
+    if not hasattr(value, "shape"):
+        x = value = onp.asarray(value)
+    if not onp.issubdtype(value.dtype, onp.floating):
+        raise ValueError(
+            f"{name}: expected a real floating-point array (float32 or float64), "
+            f"got dtype {value.dtype}"
+        )
+    if value.ndim < event_ndim:
+        raise ValueError(
+            f"{name}: expected at least {event_ndim} axes (batch axes, then the event), "
+            f"got shape {value.shape}"
+        )
+    if event_shape is not None and event_ndim > 0:
+        trailing = tuple(value.shape[value.ndim - event_ndim:])
+        if trailing != tuple(event_shape):
+            raise ValueError(
+                f"{name}: expected trailing event shape {tuple(event_shape)}, "
+                f"got array of shape {value.shape}"
+            )
+    if not onp.all(onp.isfinite(value)):
+        bad = int(onp.size(value) - onp.count_nonzero(onp.isfinite(value)))
+        raise ValueError(f"{name}: {bad} NaN or infinite value(s); expected finite data")
+    return x
+
+
+def batch_shape(x, event_ndim):
+    """The leading (batch) part of ``x``'s shape."""
+    shape = np.shape(x)
+    return tuple(shape[: len(shape) - event_ndim])
+
+
+class Bijector:
+    """Base class: subclasses implement ``_forward`` and ``_inverse``.
+
+    Attributes
+    ----------
+    event_ndim : int
+        Number of trailing axes that form one sample.
+    event_shape : tuple or None
+        The trailing shape the bijector requires, or ``None`` when any shape works
+        (elementwise maps with scalar parameters).
+    """
+
+    event_ndim = 1
+    event_shape = None
+
+    def forward(self, x):
+        """Data to latent: ``(y, log|det dy/dx|)``."""
+        x = validate_input(x, self.event_ndim, self.event_shape, f"{type(self).__name__}.forward")
+        return self._forward(x)
+
+    def inverse(self, y):
+        """Latent to data: ``(x, log|det dx/dy|)``."""
+        y = validate_input(y, self.event_ndim, self.event_shape, f"{type(self).__name__}.inverse")
+        return self._inverse(y)
+
+    def _forward(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _inverse(self, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _constant_log_det(self, x, value):
+        """A log-det that is the same for every sample, broadcast to the batch shape."""
+        return value * np.ones(batch_shape(x, self.event_ndim), dtype=getval(x).dtype)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(event_ndim={self.event_ndim})"
+
+
+class Chain(Bijector):
+    """Composition: ``forward`` applies ``bijectors[0]`` first; log-dets add.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refconf import Chain, Scale, Shift
+    >>> chain = Chain([Shift(np.array([1.0, 2.0])), Scale(np.array([2.0, 3.0]))])
+    >>> y, log_det = chain.forward(np.zeros((1, 2)))
+    >>> y, np.allclose(log_det, np.log(6.0))
+    (array([[2., 6.]]), True)
+    """
+
+    def __init__(self, bijectors):
+        self.bijectors = list(bijectors)
+        if not self.bijectors:
+            raise ValueError("Chain needs at least one bijector")
+        self.event_ndim = max(b.event_ndim for b in self.bijectors)
+
+    def _forward(self, x):
+        total = 0.0
+        for b in self.bijectors:
+            x, log_det = b.forward(x)
+            total = total + log_det
+        return x, total
+
+    def _inverse(self, y):
+        total = 0.0
+        for b in reversed(self.bijectors):
+            y, log_det = b.inverse(y)
+            total = total + log_det
+        return y, total
+
+    def __repr__(self):
+        return "Chain([" + ", ".join(repr(b) for b in self.bijectors) + "])"
+
+
+class Inverse(Bijector):
+    """The inverse bijector: ``forward`` is ``bijector.inverse`` and vice versa."""
+
+    def __init__(self, bijector):
+        self.bijector = bijector
+        self.event_ndim = bijector.event_ndim
+        self.event_shape = bijector.event_shape
+
+    def _forward(self, x):
+        return self.bijector.inverse(x)
+
+    def _inverse(self, y):
+        return self.bijector.forward(y)
+
+    def __repr__(self):
+        return f"Inverse({self.bijector!r})"
