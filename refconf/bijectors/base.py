@@ -17,9 +17,10 @@ from autograd.tracer import getval
 __all__ = ["Bijector", "Chain", "Inverse", "validate_input", "batch_shape"]
 
 
-def validate_input(x, event_ndim, event_shape=None, name="input"):
+def validate_input(x, event_ndim, event_shape=None, name="input", finite=True):
     """Check ``x`` at a public boundary: a real floating array with at least
-    ``event_ndim`` axes, trailing shape ``event_shape`` (if given) and finite values.
+    ``event_ndim`` axes, trailing shape ``event_shape`` (if given) and, with ``finite``,
+    finite values.
 
     Returns ``x`` (converted to an array if it was a list or scalar). Raises ``ValueError``
     saying what was wrong and what was expected.
@@ -44,7 +45,7 @@ def validate_input(x, event_ndim, event_shape=None, name="input"):
                 f"{name}: expected trailing event shape {tuple(event_shape)}, "
                 f"got array of shape {value.shape}"
             )
-    if not onp.all(onp.isfinite(value)):
+    if finite and not onp.all(onp.isfinite(value)):
         bad = int(onp.size(value) - onp.count_nonzero(onp.isfinite(value)))
         raise ValueError(f"{name}: {bad} NaN or infinite value(s); expected finite data")
     return x
@@ -71,14 +72,20 @@ class Bijector:
     event_ndim = 1
     event_shape = None
 
-    def forward(self, x):
-        """Data to latent: ``(y, log|det dy/dx|)``."""
-        x = validate_input(x, self.event_ndim, self.event_shape, f"{type(self).__name__}.forward")
+    def forward(self, x, validate=True):
+        """Data to latent: ``(y, log|det dy/dx|)``.
+
+        ``validate=False`` skips the finiteness scan (shapes are always checked); a
+        composite uses it for its parts, whose inputs it has already checked.
+        """
+        x = validate_input(x, self.event_ndim, self.event_shape,
+                           f"{type(self).__name__}.forward", finite=validate)
         return self._forward(x)
 
-    def inverse(self, y):
-        """Latent to data: ``(x, log|det dx/dy|)``."""
-        y = validate_input(y, self.event_ndim, self.event_shape, f"{type(self).__name__}.inverse")
+    def inverse(self, y, validate=True):
+        """Latent to data: ``(x, log|det dx/dy|)``; ``validate`` as in :meth:`forward`."""
+        y = validate_input(y, self.event_ndim, self.event_shape,
+                           f"{type(self).__name__}.inverse", finite=validate)
         return self._inverse(y)
 
     def _forward(self, x):  # pragma: no cover - abstract
@@ -114,18 +121,23 @@ class Chain(Bijector):
             raise ValueError("Chain needs at least one bijector")
         self.event_ndim = max(b.event_ndim for b in self.bijectors)
 
+    def _per_sample(self, log_det, b):
+        """Sum a member's log-det over the chain's event axes that are batch axes to it."""
+        extra = self.event_ndim - b.event_ndim
+        return np.sum(log_det, axis=tuple(range(-extra, 0))) if extra else log_det
+
     def _forward(self, x):
         total = 0.0
         for b in self.bijectors:
-            x, log_det = b.forward(x)
-            total = total + log_det
+            x, log_det = b.forward(x, validate=False)
+            total = total + self._per_sample(log_det, b)
         return x, total
 
     def _inverse(self, y):
         total = 0.0
         for b in reversed(self.bijectors):
-            y, log_det = b.inverse(y)
-            total = total + log_det
+            y, log_det = b.inverse(y, validate=False)
+            total = total + self._per_sample(log_det, b)
         return y, total
 
     def __repr__(self):
@@ -141,10 +153,10 @@ class Inverse(Bijector):
         self.event_shape = bijector.event_shape
 
     def _forward(self, x):
-        return self.bijector.inverse(x)
+        return self.bijector.inverse(x, validate=False)
 
     def _inverse(self, y):
-        return self.bijector.forward(y)
+        return self.bijector.forward(y, validate=False)
 
     def __repr__(self):
         return f"Inverse({self.bijector!r})"

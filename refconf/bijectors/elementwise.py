@@ -42,19 +42,26 @@ def slog(x, alpha):
     return np.sign(x) * t / alpha, -t
 
 
-def slog_inverse(y, alpha, what="S-Log inverse"):
+def slog_inverse(y, alpha, what="S-Log inverse", overflow="raise"):
     """Expanding gate ``g_a(y) = sign(y) expm1(a|y|) / a`` and ``log g_a'(y) = a|y|``.
 
-    Raises ``ValueError`` where ``a|y|`` would overflow the dtype (about 709 in float64)
-    instead of returning infinities.
+    Where ``a|y|`` would overflow the dtype (about 709 in float64), ``overflow="raise"``
+    raises ``ValueError``; ``overflow="inf"`` returns signed infinities without a
+    floating-point warning, for callers that report non-finite results themselves.
     """
     t = alpha * np.abs(y)
     limit = onp.log(onp.finfo(onp.result_type(getval(y))).max)
-    worst = onp.max(getval(t)) if onp.size(getval(t)) else 0.0
+    # |g_a(y)| < exp(a|y|) / a: a small alpha overflows the output before exp overflows
+    log_bound = getval(t) + onp.maximum(0.0, -onp.log(getval(alpha)))
+    worst = onp.max(log_bound) if onp.size(log_bound) else 0.0
+    if worst >= limit and overflow == "inf":
+        with onp.errstate(over="ignore"):
+            return np.sign(y) * np.expm1(t) / alpha, t
     if worst >= limit:
         raise ValueError(
-            f"{what}: alpha*|y| reaches {worst:.4g}, beyond log(max float) = {limit:.4g}; "
-            "exp would overflow. Expected alpha*|y| below that limit."
+            f"{what}: alpha*|y| + max(0, -log alpha) reaches {worst:.4g}, beyond "
+            f"log(max float) = {limit:.4g}; expm1(alpha*|y|) / alpha would overflow. "
+            "Expected alpha*|y| below that limit."
         )
     return np.sign(y) * np.expm1(t) / alpha, t
 

@@ -20,6 +20,12 @@ def _channel_axis(event_ndim):
     raise ValueError(f"expected event_ndim 1 (vectors) or 3 (C, H, W images), got {event_ndim}")
 
 
+def _take(x, index, axis):
+    """``x`` indexed along the negative ``axis`` by ``index`` (an index array or a slice);
+    plain indexing, which autograd differentiates."""
+    return x[(Ellipsis, index) + (slice(None),) * (-axis - 1)]
+
+
 def _spatial_size(x, event_ndim):
     return int(onp.prod(np.shape(x)[-2:])) if event_ndim == 3 else 1
 
@@ -52,11 +58,11 @@ class Permutation(Bijector):
 
     def _forward(self, x):
         self._check_size(x)
-        return np.take(x, self.perm, axis=self.axis), self._constant_log_det(x, 0.0)
+        return _take(x, self.perm, self.axis), self._constant_log_det(x, 0.0)
 
     def _inverse(self, y):
         self._check_size(y)
-        return np.take(y, self.inverse_perm, axis=self.axis), self._constant_log_det(y, 0.0)
+        return _take(y, self.inverse_perm, self.axis), self._constant_log_det(y, 0.0)
 
     @classmethod
     def random(cls, n, random_state=None, event_ndim=1):
@@ -72,7 +78,7 @@ class Reverse(Bijector):
         self.axis = _channel_axis(event_ndim)
 
     def _forward(self, x):
-        return np.flip(x, axis=self.axis), self._constant_log_det(x, 0.0)
+        return _take(x, slice(None, None, -1), self.axis), self._constant_log_det(x, 0.0)
 
     _inverse = _forward
 
@@ -121,7 +127,7 @@ class Invertible1x1(Bijector):
         self.sign = onp.asarray(getval(sign))
         self.event_ndim = event_ndim
         self.axis = _channel_axis(event_ndim)
-        eye = onp.eye(C)
+        eye = onp.eye(C, dtype=onp.result_type(getval(lower), getval(upper), getval(log_s)))
         L = np.tril(lower, -1) + eye
         U = np.triu(upper, 1) + np.diag(self.sign * np.exp(log_s))
         self.matrix = np.dot(eye[self.perm], np.dot(L, U))

@@ -1,0 +1,222 @@
+"""Flows (a base density and a chain of bijectors) and the CONF model builder.
+
+A model is described by a JSON-serialisable ``spec`` (its architecture) and a parameter
+pytree (its weights). :class:`FlowModel` turns the two into a :class:`Flow` inside any
+function, so the same code serves training (autograd traces ``build``), evaluation and
+saving::
+
+    model = conf(dim=2, steps=4, m=2, hidden=(64, 64))
+    params = model.init_params(x_train, random_state=0)
+    flow = model.build(params)
+    log_p = flow.log_prob(x)          # log N(z; 0, I) + log|det dz/dx|
+    x_new = flow.sample(100, random_state=1)
+"""
+
+import autograd.numpy as np
+import numpy as onp
+
+from .bijectors import ActNorm, Chain, Invertible1x1, Permutation, Reverse
+from .bijectors.base import validate_input
+from .bijectors.coupling import KERNEL_KINDS, SPECTRUM_PARAMETERISATIONS, ConvCoupling, split_sizes
+from .conditioners import ACTIVATIONS, mlp_init
+
+__all__ = ["StandardNormal", "Flow", "FlowModel", "conf", "MIXINGS"]
+
+MIXINGS = ("reverse", "permutation", "1x1")
+
+
+class StandardNormal:
+    """Standard normal base density ``N(0, I)`` over vectors of length ``dim``."""
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def log_prob(self, z):
+        """``log N(z; 0, I) = -|z|^2 / 2 - D log(2 pi) / 2``, one value per row."""
+        return -0.5 * np.sum(z**2, axis=-1) - 0.5 * self.dim * onp.log(2 * onp.pi)
+
+    def sample(self, n, random_state=None):
+        return onp.random.default_rng(random_state).standard_normal((n, self.dim))
+
+
+class Flow:
+    """A normalizing flow: ``x = chain^{-1}(z)``, ``z ~ base``.
+
+    Parameters
+    ----------
+    base : object with ``log_prob(z)`` and ``sample(n, random_state)``
+    chain : Bijector, data to latent
+    """
+
+    def __init__(self, base, chain):
+        self.base, self.chain = base, chain
+
+    def forward(self, x):
+        """``(z, log|det dz/dx|)``."""
+        return self.chain.forward(x)
+
+    def log_prob(self, x):
+        """``log p(x) = log base(z) + log|det dz/dx|`` per sample (MATH.md section 0)."""
+        z, log_det = self.chain.forward(x)
+        return self.base.log_prob(z) + log_det
+
+    def sample(self, n, random_state=None):
+        """``n`` samples by one inverse pass of base samples."""
+        if int(n) != n or n < 1:
+            raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
+        x, _ = self.chain.inverse(self.base.sample(int(n), random_state))
+        return x
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+class FlowModel:
+    """A CONF model's architecture: builds parameters and flows from a ``spec``.
+
+    The spec is a plain dict (stored in model files as JSON); see :func:`conf` for its
+    fields. Fixed architectural choices (permutations, the 1x1 layers' permutation and
+    signs) live in the spec; everything learned lives in the parameter pytree.
+    """
+
+    def __init__(self, spec):
+        self.spec = dict(spec)
+        if self.spec.get("model") != "conf":
+            raise ValueError(f"unknown model {self.spec.get('model')!r}; expected 'conf'")
+        s = self.spec
+        if int(s["dim"]) < 2:
+            raise ValueError(f"CONF needs data of dimension >= 2, got dim={s['dim']}")
+        _check_choice("kind", s["kind"], KERNEL_KINDS)
+        _check_choice("mixing", s["mixing"], MIXINGS)
+        _check_choice("spectrum", s["spectrum"], SPECTRUM_PARAMETERISATIONS)
+        _check_choice("activation", s["activation"], ACTIVATIONS)
+        for key in ("steps", "m"):
+            if int(s[key]) < 1:
+                raise ValueError(f"{key} must be >= 1, got {s[key]}")
+
+    @property
+    def dim(self):
+        return int(self.spec["dim"])
+
+    def _swap(self, k):
+        """Reverse mixing already alternates the halves; the other mixings alternate the
+        conditioning half explicitly."""
+        return self.spec["mixing"] != "reverse" and k % 2 == 1
+
+    def init_params(self, x=None, random_state=None):
+        """Initial parameters: every coupling step is the identity; ActNorm layers are
+        initialised from the data ``x`` (data-dependent, as in Glow) when given, else to
+        the identity; 1x1 layers to the spec's signed permutation (orthogonal)."""
+        s = self.spec
+        rng = onp.random.default_rng(random_state)
+        d1, d2 = split_sizes(self.dim)
+        h = None if x is None else validate_input(onp.asarray(x), 1, (self.dim,), "init data")
+        steps = []
+        for k in range(int(s["steps"])):
+            step = {}
+            if s["actnorm"]:
+                if h is None:
+                    step["actnorm"] = {"loc": onp.zeros(self.dim), "log_scale": onp.zeros(self.dim)}
+                else:
+                    step["actnorm"] = ActNorm.initial_params(h)
+                    h = ActNorm(**step["actnorm"]).forward(h)[0]
+            d_base = d2 if self._swap(k) else d1
+            d_update = self.dim - d_base
+            step["coupling"] = {
+                "conditioner": mlp_init(d_base, s["hidden"], (2 * s["m"] + 1) * d_update,
+                                        random_state=rng),
+                "log_alpha": onp.full(s["m"], onp.log(s["alpha_init"])),
+                "log_alpha_prime": onp.full(s["m"], onp.log(s["alpha_init"])),
+            }
+            if s["mixing"] == "1x1":
+                # M = P diag(sign) at initialisation: an orthogonal signed permutation
+                step["mixing"] = {"lower": onp.zeros((self.dim, self.dim)),
+                                  "upper": onp.zeros((self.dim, self.dim)),
+                                  "log_s": onp.zeros(self.dim)}
+            if h is not None:
+                h = self._step(k, step).forward(h)[0]
+            steps.append(step)
+        return {"steps": steps}
+
+    def _step(self, k, step):
+        s = self.spec
+        layers = []
+        if s["actnorm"]:
+            layers.append(ActNorm(**step["actnorm"]))
+        layers.append(ConvCoupling(
+            step["coupling"]["conditioner"], step["coupling"]["log_alpha"],
+            step["coupling"]["log_alpha_prime"], kind=s["kind"], spectrum=s["spectrum"],
+            activation=s["activation"], swap=self._swap(k)))
+        if k < int(s["steps"]) - 1 or s["mixing"] == "1x1":
+            layers.append(self._mixing(k, step))
+        return Chain(layers)
+
+    def _mixing(self, k, step):
+        s = self.spec
+        if s["mixing"] == "reverse":
+            return Reverse()
+        fixed = s["mixing_fixed"][k]
+        if s["mixing"] == "permutation":
+            return Permutation(fixed["perm"])
+        return Invertible1x1(fixed["perm"], step["mixing"]["lower"], step["mixing"]["upper"],
+                             step["mixing"]["log_s"], onp.asarray(fixed["sign"], dtype=float))
+
+    def build(self, params):
+        """The :class:`Flow` of these parameters (callable inside autograd-traced code)."""
+        steps = params["steps"]
+        if len(steps) != int(self.spec["steps"]):
+            raise ValueError(
+                f"parameters hold {len(steps)} steps, the spec expects {self.spec['steps']}")
+        return Flow(StandardNormal(self.dim), Chain([self._step(k, st) for k, st in enumerate(steps)]))
+
+
+def conf(dim, steps=4, m=2, hidden=(64, 64), kind="symmetric", mixing="reverse",
+         actnorm=True, spectrum="raw", activation="relu", alpha_init=1.0, random_state=0):
+    """The CONF model of the paper: ``steps`` mixed CONF steps (eq. 5) with mixing between.
+
+    Parameters
+    ----------
+    dim : int, >= 2
+        Data dimension D; the split is ``d1 = floor(D/2)``, ``d2 = ceil(D/2)`` (no padding).
+    steps : int
+        Number of CONF steps.
+    m : int
+        Combined layers (eq. 4) per step.
+    hidden : tuple of int
+        Conditioner MLP widths.
+    kind : {"symmetric", "circular"}
+        Symmetric (DCT-I) or circular (DFT) data-adaptive convolutions.
+    mixing : {"reverse", "permutation", "1x1"}
+        Between steps: reverse the features (which alternates the halves), a fixed random
+        permutation, or a Glow invertible 1x1 (LU) layer starting at a random signed
+        permutation; the last two also alternate
+        which half conditions the other.
+    actnorm : bool
+        An ActNorm layer (data-dependent initialisation) before each step.
+    spectrum : {"raw", "exp"}
+        Eigenvalue parameterisation (see :class:`~refconf.bijectors.coupling.ConvCoupling`).
+    activation : {"relu", "tanh"}
+    alpha_init : float
+        Initial S-Log scales ``a = a'``.
+    random_state : int
+        Seed of the fixed (non-learned) architectural choices: permutations and signs.
+
+    Returns
+    -------
+    FlowModel
+    """
+    rng = onp.random.default_rng(random_state)
+    mixing_fixed = None
+    if mixing == "permutation":
+        mixing_fixed = [{"perm": rng.permutation(dim).tolist()} for _ in range(steps)]
+    elif mixing == "1x1":
+        mixing_fixed = [{"perm": rng.permutation(dim).tolist(),
+                         "sign": rng.choice([-1.0, 1.0], size=dim).tolist()} for _ in range(steps)]
+    return FlowModel({
+        "model": "conf", "dim": int(dim), "steps": int(steps), "m": int(m),
+        "hidden": [int(h) for h in hidden], "kind": kind, "mixing": mixing,
+        "actnorm": bool(actnorm), "spectrum": spectrum, "activation": activation,
+        "alpha_init": float(alpha_init), "mixing_fixed": mixing_fixed,
+    })
