@@ -1,0 +1,1 @@
+"""Synthetic data files used by the dataset tests."""
