@@ -7,6 +7,7 @@ Forward maps data to latent and returns ``(z, log|det dz/dx|)``.
 
 __version__ = "0.1.0"
 
+from . import data
 from .bijectors import (
     ActNorm,
     Bijector,
@@ -22,6 +23,10 @@ from .bijectors import (
     SLog,
     SymmetricConv,
 )
+from .bijectors.coupling import ConvCoupling
+from .estimator import ConfDensity
+from .flows import Flow, FlowModel, StandardNormal, conf
+from .params import load_checkpoint, load_model, save_checkpoint, save_model
 from .spectral import (
     circular_conv,
     circular_deconv,
@@ -32,11 +37,17 @@ from .spectral import (
     symmetric_log_abs_det,
     symmetric_spectrum,
 )
+from .train import FitResult, fit
 
 __all__ = [
     "__version__",
+    "data",
+    "ConfDensity",
+    "Flow", "FlowModel", "StandardNormal", "conf",
+    "fit", "FitResult",
+    "save_model", "load_model", "save_checkpoint", "load_checkpoint",
     "Bijector", "Chain", "Inverse",
-    "SymmetricConv", "CircularConv",
+    "SymmetricConv", "CircularConv", "ConvCoupling",
     "SLog", "Scale", "Shift", "ElementwiseFromRegularizer",
     "Permutation", "Reverse", "Invertible1x1", "ActNorm",
     "symmetric_spectrum", "symmetric_conv", "symmetric_deconv", "symmetric_log_abs_det",

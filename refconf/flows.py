@@ -12,8 +12,11 @@ saving::
     x_new = flow.sample(100, random_state=1)
 """
 
+import warnings
+
 import autograd.numpy as np
 import numpy as onp
+from autograd.tracer import getval
 
 from .bijectors import ActNorm, Chain, Invertible1x1, Permutation, Reverse
 from .bijectors.base import validate_input
@@ -53,18 +56,32 @@ class Flow:
 
     def forward(self, x):
         """``(z, log|det dz/dx|)``."""
-        return self.chain.forward(x)
+        x = validate_input(x, 1, (self.base.dim,), "Flow input")
+        return self.chain.forward(x, validate=False)
 
     def log_prob(self, x):
-        """``log p(x) = log base(z) + log|det dz/dx|`` per sample (MATH.md section 0)."""
-        z, log_det = self.chain.forward(x)
-        return self.base.log_prob(z) + log_det
+        """``log p(x) = log base(z) + log|det dz/dx|`` per sample (MATH.md section 0).
+
+        A sample whose forward pass overflows (an expanding S-Log gate far in the tails)
+        has a density below the floating-point range: it gets ``-inf`` and a
+        ``RuntimeWarning``, never NaN.
+        """
+        with onp.errstate(invalid="ignore", over="ignore"):  # reported below, once
+            z, log_det = self.forward(x)
+            log_p = self.base.log_prob(z) + log_det
+        finite = onp.isfinite(getval(log_p))
+        if not onp.all(finite):
+            warnings.warn(
+                f"{int(onp.sum(~finite))} sample(s) overflowed in the forward pass; their "
+                "log-density is reported as -inf", RuntimeWarning, stacklevel=2)
+            log_p = np.where(finite, log_p, -onp.inf)
+        return log_p
 
     def sample(self, n, random_state=None):
         """``n`` samples by one inverse pass of base samples."""
         if int(n) != n or n < 1:
             raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
-        x, _ = self.chain.inverse(self.base.sample(int(n), random_state))
+        x, _ = self.chain.inverse(self.base.sample(int(n), random_state), validate=False)
         return x
 
 
@@ -121,7 +138,6 @@ class FlowModel:
                     step["actnorm"] = {"loc": onp.zeros(self.dim), "log_scale": onp.zeros(self.dim)}
                 else:
                     step["actnorm"] = ActNorm.initial_params(h)
-                    h = ActNorm(**step["actnorm"]).forward(h)[0]
             d_base = d2 if self._swap(k) else d1
             d_update = self.dim - d_base
             step["coupling"] = {
@@ -148,7 +164,7 @@ class FlowModel:
         layers.append(ConvCoupling(
             step["coupling"]["conditioner"], step["coupling"]["log_alpha"],
             step["coupling"]["log_alpha_prime"], kind=s["kind"], spectrum=s["spectrum"],
-            activation=s["activation"], swap=self._swap(k)))
+            activation=s["activation"], swap=self._swap(k), log_bound=s.get("log_bound")))
         if k < int(s["steps"]) - 1 or s["mixing"] == "1x1":
             layers.append(self._mixing(k, step))
         return Chain(layers)
@@ -173,7 +189,8 @@ class FlowModel:
 
 
 def conf(dim, steps=4, m=2, hidden=(64, 64), kind="symmetric", mixing="reverse",
-         actnorm=True, spectrum="raw", activation="relu", alpha_init=1.0, random_state=0):
+         actnorm=True, spectrum="raw", activation="relu", alpha_init=1.0, log_bound=None,
+         random_state=0):
     """The CONF model of the paper: ``steps`` mixed CONF steps (eq. 5) with mixing between.
 
     Parameters
@@ -219,4 +236,5 @@ def conf(dim, steps=4, m=2, hidden=(64, 64), kind="symmetric", mixing="reverse",
         "hidden": [int(h) for h in hidden], "kind": kind, "mixing": mixing,
         "actnorm": bool(actnorm), "spectrum": spectrum, "activation": activation,
         "alpha_init": float(alpha_init), "mixing_fixed": mixing_fixed,
+        "log_bound": None if log_bound is None else float(log_bound),
     })

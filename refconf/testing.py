@@ -128,10 +128,12 @@ def dot_test(linear, x, y=None, adjoint=None, rtol=1e-10, random_state=0):
     x : ndarray
         A point with the input's shape (its values are redrawn at random).
     y : ndarray, optional
-        A point with the output's shape; drawn at random if omitted.
+        A point with the output's shape; drawn at random (complex for a complex output)
+        if omitted.
     adjoint : callable, optional
-        ``y -> A^T y``. By default the VJP of ``linear`` (autograd), which makes this a
-        test of the VJP.
+        ``y -> A^T y``, the adjoint under the real inner product ``<u, v> = Re vdot(u, v)``.
+        By default built from the VJP of ``linear`` (autograd), which makes this a test
+        of the VJP.
     rtol : float
 
     Returns
@@ -147,14 +149,25 @@ def dot_test(linear, x, y=None, adjoint=None, rtol=1e-10, random_state=0):
     True
     """
     rng = np.random.default_rng(random_state)
-    x = rng.normal(size=np.shape(x)).astype(np.asarray(x).dtype)
+
+    def draw_like(a):
+        # complex points need random imaginary parts too, or half the adjoint goes untested
+        a = np.asarray(a)
+        v = rng.normal(size=a.shape)
+        if np.iscomplexobj(a):
+            v = v + 1j * rng.normal(size=a.shape)
+        return v.astype(a.dtype)
+
+    x = draw_like(x)
     if adjoint is None:
         vjp, Ax = make_vjp(linear)(x)
-        adjoint = vjp
+        # autograd's cotangent of a complex z is dl/dRe z - i dl/dIm z, so the adjoint
+        # under Re vdot is conj(vjp(conj(y))); both conjugations are no-ops for real maps
+        adjoint = lambda v: np.conj(vjp(np.conj(v)))  # noqa: E731
     else:
         Ax = linear(x)
     if y is None:
-        y = rng.normal(size=np.shape(Ax))
+        y = draw_like(Ax)
     lhs = np.vdot(Ax, y).real
     rhs = np.vdot(x, adjoint(y)).real
     err = abs(lhs - rhs) / max(np.linalg.norm(Ax) * np.linalg.norm(y), np.finfo(float).tiny)

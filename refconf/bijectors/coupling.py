@@ -71,7 +71,7 @@ class ConvCoupling(Bijector):
     """
 
     def __init__(self, conditioner, log_alpha, log_alpha_prime, kind="symmetric",
-                 spectrum="raw", activation="relu", swap=False):
+                 spectrum="raw", activation="relu", swap=False, log_bound=None):
         if kind not in KERNEL_KINDS:
             raise ValueError(f"kind must be one of {KERNEL_KINDS}, got {kind!r}")
         if spectrum not in SPECTRUM_PARAMETERISATIONS:
@@ -84,6 +84,9 @@ class ConvCoupling(Bijector):
         self.alpha = np.exp(log_alpha)
         self.alpha_prime = np.exp(log_alpha_prime)
         self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
+        if log_bound is not None and not log_bound > 0:
+            raise ValueError(f"log_bound must be positive or None, got {log_bound!r}")
+        self.log_bound = log_bound
         self.d_base = onp.shape(getval(conditioner[0]["W"]))[0]
         n_out = onp.shape(getval(conditioner[-1]["W"]))[1]
         if n_out % (2 * self.m + 1):
@@ -113,7 +116,13 @@ class ConvCoupling(Bijector):
         if self.kind == "circular":
             o_w = rfft(o_w, axis=-1)
         w = np.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
-        return w, np.exp(o_s), out[..., -1, :]
+        return w, np.exp(self._soft_bound(o_s)), out[..., -1, :]
+
+    def _soft_bound(self, o):
+        """``B tanh(o / B)``: slope 1 at 0, values in (-B, B); the identity if no bound."""
+        if self.log_bound is None:
+            return o
+        return self.log_bound * np.tanh(o / self.log_bound)
 
     def _conv(self, h, w):
         if self.kind == "symmetric":

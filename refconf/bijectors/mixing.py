@@ -189,6 +189,8 @@ class ActNorm(Bijector):
         self.loc, self.log_scale = loc, log_scale
         self.event_ndim = event_ndim
         _channel_axis(event_ndim)
+        if event_ndim == 1:
+            self.event_shape = tuple(np.shape(loc))
 
     @staticmethod
     def initial_params(x, event_ndim=1, eps=1e-6):
