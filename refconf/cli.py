@@ -1,4 +1,4 @@
-"""``refconf`` command line: demo, train, evaluate, sample.
+"""``refconf`` command line: demo, train, evaluate, sample, vectors, check.
 
 Every command takes ``--help`` and ``--seed``; bad input ends with a non-zero exit code
 and a one-line reason on stderr.
@@ -94,7 +94,8 @@ def _parser():
     train.add_argument("--hidden", type=_hidden, default=(64, 64), help="e.g. 64,64")
     train.add_argument("--kind", choices=["symmetric", "circular"], default="symmetric")
     train.add_argument("--mixing", choices=["reverse", "permutation", "1x1"], default="reverse")
-    train.add_argument("--spectrum", choices=["raw", "exp"], default="raw")
+    train.add_argument("--spectrum", choices=["raw", "exp"], default="exp")
+    train.add_argument("--activation", choices=["tanh", "relu"], default="tanh")
     train.add_argument("--no-actnorm", action="store_true")
     train.add_argument("--epochs", type=int, default=100)
     train.add_argument("--batch-size", type=int, default=256)
@@ -118,6 +119,10 @@ def _parser():
     sample.add_argument("-n", "--n-samples", type=int, default=1000)
     sample.add_argument("--out", required=True, help="output .npy or .csv")
     sample.add_argument("--seed", type=int, default=0)
+
+    from .conformance.cli import register
+
+    register(sub)  # `refconf vectors ...` and `refconf check ...`
     return parser
 
 
@@ -146,6 +151,7 @@ def _run(args):
         X_val = read_data(args.val, args.seed) if args.val else None
         est = ConfDensity(steps=args.steps, m=args.m, hidden=args.hidden, kind=args.kind,
                           mixing=args.mixing, spectrum=args.spectrum,
+                          activation=args.activation,
                           actnorm=not args.no_actnorm, epochs=args.epochs,
                           batch_size=args.batch_size, learning_rate=args.lr,
                           lr_decay=args.lr_decay, patience=args.patience,
@@ -176,6 +182,8 @@ def _run(args):
 def main(argv=None):
     """Entry point of the ``refconf`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    if getattr(args, "handler", None):
+        return args.handler(args)
     try:
         _run(args)
     except (CommandError, ValueError, FileNotFoundError) as err:

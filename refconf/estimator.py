@@ -66,7 +66,7 @@ class ConfDensity(BaseEstimator):
     """
 
     def __init__(self, steps=4, m=2, hidden=(64, 64), kind="symmetric", mixing="reverse",
-                 actnorm=True, spectrum="raw", activation="relu", alpha_init=1.0, log_bound=None,
+                 actnorm=True, spectrum="exp", activation="tanh", alpha_init=1.0,
                  epochs=100, batch_size=256, learning_rate=1e-3, lr_decay=1.0,
                  clip_norm=10.0, patience=10, validation_fraction=0.1, random_state=None,
                  verbose=False):
@@ -79,7 +79,6 @@ class ConfDensity(BaseEstimator):
         self.spectrum = spectrum
         self.activation = activation
         self.alpha_init = alpha_init
-        self.log_bound = log_bound
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -128,7 +127,7 @@ class ConfDensity(BaseEstimator):
         self.model_ = conf(
             X.shape[1], steps=self.steps, m=self.m, hidden=tuple(self.hidden), kind=self.kind,
             mixing=self.mixing, actnorm=self.actnorm, spectrum=self.spectrum,
-            activation=self.activation, alpha_init=self.alpha_init, log_bound=self.log_bound,
+            activation=self.activation, alpha_init=self.alpha_init,
             random_state=init_seed)
         params = self.model_.init_params(X_train[: max(self.batch_size, 512)],
                                          random_state=init_seed)

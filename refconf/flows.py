@@ -164,7 +164,7 @@ class FlowModel:
         layers.append(ConvCoupling(
             step["coupling"]["conditioner"], step["coupling"]["log_alpha"],
             step["coupling"]["log_alpha_prime"], kind=s["kind"], spectrum=s["spectrum"],
-            activation=s["activation"], swap=self._swap(k), log_bound=s.get("log_bound")))
+            activation=s["activation"], swap=self._swap(k)))
         if k < int(s["steps"]) - 1 or s["mixing"] == "1x1":
             layers.append(self._mixing(k, step))
         return Chain(layers)
@@ -189,7 +189,7 @@ class FlowModel:
 
 
 def conf(dim, steps=4, m=2, hidden=(64, 64), kind="symmetric", mixing="reverse",
-         actnorm=True, spectrum="raw", activation="relu", alpha_init=1.0, log_bound=None,
+         actnorm=True, spectrum="exp", activation="tanh", alpha_init=1.0,
          random_state=0):
     """The CONF model of the paper: ``steps`` mixed CONF steps (eq. 5) with mixing between.
 
@@ -236,5 +236,4 @@ def conf(dim, steps=4, m=2, hidden=(64, 64), kind="symmetric", mixing="reverse",
         "hidden": [int(h) for h in hidden], "kind": kind, "mixing": mixing,
         "actnorm": bool(actnorm), "spectrum": spectrum, "activation": activation,
         "alpha_init": float(alpha_init), "mixing_fixed": mixing_fixed,
-        "log_bound": None if log_bound is None else float(log_bound),
     })

@@ -2,12 +2,12 @@
 
 from .base import Bijector, Chain, Inverse
 from .convolution import CircularConv, SymmetricConv
-from .elementwise import ElementwiseFromRegularizer, Scale, Shift, SLog
+from .elementwise import ElementwiseFromRegularizer, Logit, Scale, Shift, SLog
 from .mixing import ActNorm, Invertible1x1, Permutation, Reverse
 
 __all__ = [
     "Bijector", "Chain", "Inverse",
     "SymmetricConv", "CircularConv",
-    "SLog", "Scale", "Shift", "ElementwiseFromRegularizer",
+    "SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer",
     "Permutation", "Reverse", "Invertible1x1", "ActNorm",
 ]
