@@ -10,11 +10,9 @@ from refconf.data import sample_toy
 
 SMALL = dict(steps=2, m=1, hidden=(8,), epochs=2, batch_size=64)
 
-# Checks that do not apply to a density estimator, with the reason.
+# Checks that do not apply to a density estimator, with the reason. (check_fit2d_1feature
+# passes: one feature is refused with "n_features = 1", a wording the check accepts.)
 NOT_APPLICABLE = {
-    # CONF splits the features into two halves: one feature cannot be coupled. The error
-    # says so ("needs at least 2 features"), but not in the wording the check expects.
-    "check_fit2d_1feature": "a coupling flow needs at least 2 features",
     # Training is stochastic minibatch Adam: a sample repeated twice is not the same as
     # weighting it by 2, and there is no sample_weight parameter to compare against.
     "check_sample_weight_equivalence_on_dense_data": "no sample_weight",
@@ -102,3 +100,13 @@ def test_fit_rejects_bad_data(bad, message):
 def test_score_rejects_the_wrong_number_of_features(fitted):
     with pytest.raises(ValueError, match="expecting 2 features"):
         fitted.score_samples(np.zeros((3, 4)))
+
+
+def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_fit(moons, tmp_path):
+    settings = dict(SMALL, epochs=4, patience=None, random_state=7)
+    full = ConfDensity(**settings).fit(moons[:600], checkpoint_path=tmp_path / "full.npz")
+    ckpt = tmp_path / "part.npz"
+    ConfDensity(**dict(settings, epochs=2)).fit(moons[:600], checkpoint_path=ckpt)
+    resumed = ConfDensity(**settings).fit(moons[:600], checkpoint_path=ckpt, resume=True)
+    np.testing.assert_array_equal(resumed.score_samples(moons[:50]), full.score_samples(moons[:50]))
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
