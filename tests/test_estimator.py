@@ -29,12 +29,12 @@ def test_scikit_learn_conventions(estimator, check):
 
 @pytest.fixture(scope="module")
 def moons():
-    return sample_toy("two_moons", 3000, random_state=0)
+    return sample_toy("two_moons", 2000, random_state=0)
 
 
 @pytest.fixture(scope="module")
 def fitted(moons):
-    return ConfDensity(steps=4, m=2, hidden=(32, 32), epochs=15, batch_size=128,
+    return ConfDensity(steps=3, m=2, hidden=(16, 16), epochs=8, batch_size=128,
                        learning_rate=3e-3, random_state=0).fit(moons)
 
 
