@@ -208,7 +208,7 @@ def rfft(x, axis=-1):
     >>> np.allclose(rfft(np.ones(5)), [5, 0, 0])
     True
     """
-    return onp.fft.rfft(x, axis=axis)
+    return scipy.fft.rfft(x, axis=axis)
 
 
 def rfft_vjp(ans, x, axis=-1):
@@ -238,7 +238,7 @@ def irfft(X, n, axis=-1):
     >>> np.allclose(irfft(rfft(x), 7), x)
     True
     """
-    return onp.fft.irfft(X, n=n, axis=axis)
+    return scipy.fft.irfft(X, n=n, axis=axis)
 
 
 def irfft_vjp(ans, X, n, axis=-1):
