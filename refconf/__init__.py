@@ -7,15 +7,19 @@ Forward maps data to latent and returns ``(z, log|det dz/dx|)``.
 
 __version__ = "0.1.0"
 
-from . import data
+from . import baselines, data
+from .baselines import build_model, load_flow_model, model_from_spec
 from .bijectors import (
     ActNorm,
+    AffineCoupling,
     Bijector,
     Chain,
     CircularConv,
+    ConvCoupling,
     ElementwiseFromRegularizer,
     Inverse,
     Invertible1x1,
+    MaskedAutoregressive,
     Permutation,
     Reverse,
     Scale,
@@ -23,7 +27,6 @@ from .bijectors import (
     SLog,
     SymmetricConv,
 )
-from .bijectors.coupling import ConvCoupling
 from .estimator import ConfDensity
 from .flows import Flow, FlowModel, StandardNormal, conf
 from .params import load_checkpoint, load_model, save_checkpoint, save_model
@@ -41,7 +44,9 @@ from .train import FitResult, fit
 
 __all__ = [
     "__version__",
-    "data",
+    "data", "baselines",
+    "build_model", "model_from_spec", "load_flow_model",
+    "AffineCoupling", "MaskedAutoregressive",
     "ConfDensity",
     "Flow", "FlowModel", "StandardNormal", "conf",
     "fit", "FitResult",

@@ -1,4 +1,4 @@
-"""``refconf`` command line: demo, train, evaluate, sample, vectors, check.
+"""``refconf`` command line: demo, train, evaluate, sample, vectors, check, reproduce.
 
 Every command takes ``--help`` and ``--seed``; bad input ends with a non-zero exit code
 and a one-line reason on stderr.
@@ -123,6 +123,9 @@ def _parser():
     from .conformance.cli import register
 
     register(sub)  # `refconf vectors ...` and `refconf check ...`
+    from .reproduce import register as register_reproduce
+
+    register_reproduce(sub)  # `refconf reproduce table1 ...`
     return parser
 
 
