@@ -22,6 +22,9 @@ test: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/python validation/logdet_scaling.py
+	$(BIN)/python validation/conformance_example.py --quiet
+	$(BIN)/python validation/padding_caveat.py
+	$(BIN)/python validation/spectrum_parameterisation.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .hypothesis
