@@ -94,7 +94,7 @@ def _parser():
     train.add_argument("--hidden", type=_hidden, default=(64, 64), help="e.g. 64,64")
     train.add_argument("--kind", choices=["symmetric", "circular"], default="symmetric")
     train.add_argument("--mixing", choices=["reverse", "permutation", "1x1"], default="reverse")
-    train.add_argument("--spectrum", choices=["raw", "exp"], default="exp")
+    train.add_argument("--spectrum", choices=["raw", "exp"], default="raw")
     train.add_argument("--activation", choices=["tanh", "relu"], default="tanh")
     train.add_argument("--no-actnorm", action="store_true")
     train.add_argument("--epochs", type=int, default=100)

@@ -67,7 +67,7 @@ class ConfDensity(BaseEstimator):
     """
 
     def __init__(self, steps=4, m=2, hidden=(64, 64), kind="symmetric", mixing="reverse",
-                 actnorm=True, spectrum="exp", activation="tanh", alpha_init=1.0,
+                 actnorm=True, spectrum="raw", activation="tanh", alpha_init=1.0,
                  epochs=100, batch_size=256, learning_rate=1e-3, lr_decay=1.0,
                  clip_norm=10.0, patience=10, validation_fraction=0.1, random_state=None,
                  verbose=False):
