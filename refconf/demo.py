@@ -21,7 +21,7 @@ import numpy as onp
 from sklearn.mixture import GaussianMixture
 
 from .bijectors import Logit
-from .data import load_digits, sample_toy, toy_log_density
+from .data import load_digits_logit, sample_toy, toy_log_density
 from .estimator import ConfDensity
 from .params import atomic_write
 
@@ -153,8 +153,8 @@ def run_demo(out, quick=False, seed=0, verbose=True, log=print):
     for s in settings["seeds"]:
         log(f"[digits] seed {seed + s}: fitting CONF (64-dim) ...")
         # fit in logit space; adding the logit's log-det gives NLL on the (0, 1) pixel scale
-        (train, _), (val, _), (test, log_det_test) = (
-            logit.forward(split) for split in load_digits(random_state=seed + s))
+        (train, _), (val, _), (test, log_det_test) = load_digits_logit(
+            random_state=seed + s, lam=DIGITS_LOGIT_LAMBDA)
         est = ConfDensity(**settings["digits_model"], epochs=settings["digits_epochs"],
                           batch_size=128, learning_rate=1e-3, patience=5,
                           random_state=seed + s, verbose=verbose).fit(train, X_val=val)

@@ -1,23 +1,33 @@
 """The Table 1 harness end to end on tiny synthetic files in the converted layout
-(``DIR/<name>/{train,val,test}.npy``): 1 epoch, 1-2 trials, small models."""
+(``DIR/<name>/{train,val,test}.npy``), on the digits and a toy set: 1 epoch, 1-2 trials,
+small models; the config file's loading, precedence and validation; the CSV against the
+JSON."""
 
 import argparse
+import csv
 import json
 
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal, norm
 
+import refconf
 from refconf.baselines import load_flow_model
-from refconf.data import UCI_DATASETS
+from refconf.bijectors import Logit
+from refconf.data import UCI_DATASETS, load_digits
+from refconf.data.digits import load_digits_logit
 from refconf.reproduce import (
     PAPER_TABLE1,
+    TABLE1_DATASETS,
     dataset_padding,
     format_markdown,
+    load_config,
     register,
     reproduce_table1,
+    resolve_hyperparameters,
 )
 
+OUTPUTS = ["config_used.json", "results.csv", "results.json", "table1.md"]
 DIMS = {"power": 4, "hepmass": 5}  # even and odd, like POWER (6) and HEPMASS (21)
 SMALL = {"steps": 2, "hidden": (6,), "m": 1, "batch_size": 64, "progress": False,
          "log": lambda line: None}
@@ -54,7 +64,7 @@ def test_cli_writes_every_model_and_dataset_with_the_paper_numbers(data_dir, tmp
                      "--m", "1", "--batch-size", "64", "--out", str(out), "--quiet"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert sorted(p.name for p in out.iterdir()) == ["results.json", "table1.md"]  # no temp
+    assert sorted(p.name for p in out.iterdir()) == OUTPUTS  # no temporary files left
     report = json.loads((out / "results.json").read_text())
     markdown = (out / "table1.md").read_text()
     assert markdown.strip() in captured.out  # the table is printed
@@ -189,3 +199,245 @@ def test_dataset_padding_rules():
     assert dataset_padding("hepmass", 21, "noise") == "noise"
     assert dataset_padding("power", 6, "noise") == "none"
     assert set(PAPER_TABLE1["conf"]) == set(UCI_DATASETS)
+
+
+# --- CSV against JSON -------------------------------------------------------------------
+
+
+def _csv_float(text):
+    return None if text == "" else float(text)
+
+
+def test_csv_rows_match_the_json_results_exactly(data_dir, tmp_path):
+    report = reproduce_table1(data_dir, datasets=["power", "hepmass"],
+                              models=["conf", "gaussian"], trials=2, epochs=1, padding="paper",
+                              out=tmp_path, **SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == OUTPUTS
+    with open(tmp_path / "results.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = reader.fieldnames, list(reader)
+    assert header == ["model", "dataset", "D", "D_model", "padding", "trials", "mean",
+                      "two_std", "nll_trial_1", "nll_trial_2", "paper_mean", "paper_two_std",
+                      "comparable_with_unpadded"]
+    assert [(r["dataset"], r["model"]) for r in rows] == [
+        ("power", "conf"), ("power", "gaussian"), ("hepmass", "conf"), ("hepmass", "gaussian")]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    for row in rows:
+        cell = saved["results"][row["dataset"]][row["model"]]
+        info = saved["datasets"][row["dataset"]]
+        assert (int(row["D"]), int(row["D_model"]), row["padding"]) == (
+            info["dim"], info["dim_model"], info["padding_applied"])
+        assert int(row["trials"]) == 2
+        # repr-written floats read back bit for bit
+        assert _csv_float(row["mean"]) == cell["mean"]
+        assert _csv_float(row["two_std"]) == cell["two_std"]
+        assert [_csv_float(row["nll_trial_1"]), _csv_float(row["nll_trial_2"])] == cell["test_nll"]
+        assert (_csv_float(row["paper_mean"]), _csv_float(row["paper_two_std"])) == (
+            cell["paper_mean"], cell["paper_two_std"])
+        assert row["comparable_with_unpadded"] == str(cell["comparable_with_unpadded"]).lower()
+    hep_conf = rows[2]
+    assert (hep_conf["D"], hep_conf["D_model"], hep_conf["padding"]) == ("5", "6", "paper_mean")
+    assert hep_conf["comparable_with_unpadded"] == "false"
+    assert (hep_conf["paper_mean"], hep_conf["paper_two_std"]) == ("11.46", "0.46")
+    assert rows[1]["paper_mean"] == ""  # no published Gaussian row
+    assert saved == json.loads(json.dumps(report))  # the file is the returned report
+    assert json.loads((tmp_path / "config_used.json").read_text()) == saved["configuration"]
+
+
+# --- the config file ---------------------------------------------------------------------
+
+
+def test_shipped_config_starts_from_mafs_protocol_and_says_so():
+    config = load_config()
+    text = config["comment"] + " ".join(config["source"])
+    assert "gives no" in text and "MAF" in text and "Papamakarios" in text
+    assert set(config["datasets"]) == set(TABLE1_DATASETS)
+    for name in UCI_DATASETS:
+        h = resolve_hyperparameters(config, name, ["conf", "maf", "realnvp", "glow",
+                                                   "gaussian"])
+        assert {k: h["training"][k] for k in ("batch_size", "learning_rate", "patience")} == {
+            "batch_size": 100, "learning_rate": 1e-4, "patience": 30}
+        assert h["models"]["maf"]["steps"] == h["models"]["conf"]["steps"] == 5
+        assert h["models"]["gaussian"] == {"ridge": 1e-9}  # no architecture for the Gaussian
+    width = {name: resolve_hyperparameters(config, name, ["maf"])["models"]["maf"]["hidden"]
+             for name in UCI_DATASETS}
+    assert width == {"power": [100, 100], "gas": [100, 100], "hepmass": [512, 512],
+                     "miniboone": [512, 512], "bsds300": [1024, 1024]}
+    assert resolve_hyperparameters(config, "gas", ["maf"])["models"]["maf"]["activation"] == "tanh"
+    assert resolve_hyperparameters(config, "power", ["maf"])["models"]["maf"]["activation"] == "relu"
+    digits = resolve_hyperparameters(config, "digits", ["conf"])
+    assert digits["data"] == {"logit_lambda": 0.05}
+    toy = resolve_hyperparameters(config, "toy:rings", ["conf"])
+    assert set(toy["data"]) == {"n_train", "n_val", "n_test"}
+
+
+def test_user_config_is_merged_and_flags_win(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({
+        "defaults": {"models": {"maf": {"steps": 3}}},
+        "datasets": {"power": {"training": {"epochs": 7, "patience": None},
+                               "architecture": {"steps": 4},
+                               "models": {"conf": {"m": 3}}}}}))
+    config = load_config(path)
+    power = resolve_hyperparameters(config, "power", ["conf", "maf"])
+    gas = resolve_hyperparameters(config, "gas", ["conf", "maf"])
+    assert power["training"]["epochs"] == 7 and power["training"]["patience"] is None
+    assert power["training"]["batch_size"] == 100  # the shipped value survives the merge
+    assert power["models"]["conf"]["m"] == 3 and gas["models"]["conf"]["m"] == 2
+    # later levels win: the dataset's architecture over the defaults' model entry
+    assert power["models"]["maf"]["steps"] == 4 and gas["models"]["maf"]["steps"] == 3
+    assert gas["models"]["conf"]["steps"] == 5 and gas["training"]["epochs"] == 1000
+    flags = resolve_hyperparameters(config, "power", ["conf", "maf", "gaussian"],
+                                    {"epochs": 2, "steps": 1, "hidden": (9,), "m": 1,
+                                     "learning_rate": None},
+                                    {"maf": {"activation": "tanh"}})
+    assert flags["training"]["epochs"] == 2 and flags["training"]["learning_rate"] == 1e-4
+    assert flags["models"]["conf"] == {**power["models"]["conf"], "steps": 1, "hidden": [9],
+                                       "m": 1}
+    assert flags["models"]["maf"]["activation"] == "tanh" and "m" not in flags["models"]["maf"]
+    assert flags["models"]["gaussian"] == {"ridge": 1e-9}
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"bogus": 1}, r"user config: unknown key\(s\) \['bogus'\]"),
+    ({"comment": 3}, "user config.comment: expected a string"),
+    ({"datasets": {"mnist": {}}}, r"user config.datasets: unknown key\(s\) \['mnist'\]"),
+    ({"datasets": {"power": {"training": {"epoch": 3}}}},
+     r"datasets.power.training: unknown key\(s\) \['epoch'\]"),
+    ({"defaults": {"training": {"learning_rate": -1}}}, "learning_rate must be a finite number"),
+    ({"defaults": {"training": {"epochs": 2.5}}}, "epochs must be a positive integer"),
+    ({"defaults": {"architecture": {"hidden": []}}}, "hidden must be a non-empty list"),
+    ({"datasets": {"gas": {"models": {"maf": {"kind": "circular"}}}}},
+     "datasets.gas.models.maf: maf takes no argument"),
+    ({"datasets": {"gas": {"models": {"conf": {"activation": "sigmoid"}}}}},
+     "datasets.gas.models.conf: activation must be one of"),
+    ({"datasets": {"gas": {"models": {"nice": {}}}}}, r"unknown key\(s\) \['nice'\]"),
+    ({"defaults": {"models": {"conf": {"random_state": 1}}}}, "cannot be configured"),
+    ({"defaults": {"models": {"gaussian": {"steps": 3}}}}, "closed-form Gaussian takes no"),
+    ({"datasets": {"power": {"data": {"n_train": 5}}}},
+     r"datasets.power: unknown key\(s\) \['data'\]"),
+    ({"datasets": {"toy:rings": {"data": {"n_train": 1}}}}, "n_train must be an integer >= 2"),
+    ({"datasets": {"digits": {"data": {"logit_lambda": 0.7}}}}, "logit_lambda must be"),
+    ({"datasets": {"digits": {"data": {"n_train": 10}}}}, r"unknown key\(s\) \['n_train'\]"),
+])
+def test_bad_config_is_a_value_error_saying_where(document, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(document)
+
+
+def test_config_file_that_is_not_a_json_object(tmp_path):
+    broken, listed = tmp_path / "broken.json", tmp_path / "list.json"
+    broken.write_text('{"defaults": ')
+    listed.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
+        load_config(broken)
+    with pytest.raises(ValueError, match="expected a JSON object at the top"):
+        load_config(listed)
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "absent.json")
+
+
+def test_cli_bad_config_fails_in_one_line_before_any_output(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"datasets": {"digits": {"training": {"lr": 0.1}}}}))
+    out = tmp_path / "report"
+    code = _run_cli(["reproduce", "table1", "--datasets", "digits", "--config", str(path),
+                     "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not out.exists()
+    assert err[-1].startswith("refconf reproduce: error: config file")
+    assert "datasets.digits.training: unknown key(s) ['lr']" in err[-1]
+
+
+# --- datasets without download -----------------------------------------------------------
+
+
+def test_load_digits_logit_is_the_logit_of_the_digits_splits():
+    lam = 0.1
+    got = load_digits_logit(random_state=3, lam=lam, test_fraction=0.25)
+    for (z, log_det), x in zip(got, load_digits(random_state=3, test_fraction=0.25)):
+        p = lam + (1 - 2 * lam) * x
+        np.testing.assert_allclose(z, np.log(p / (1 - p)), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(
+            log_det, np.sum(np.log(1 - 2 * lam) - np.log(p) - np.log(1 - p), axis=1),
+            rtol=1e-12)
+    assert len(got[2][0]) == round(0.25 * 1797)
+
+
+def test_digits_and_toy_end_to_end_without_data_dir(tmp_path, capsys):
+    user = tmp_path / "small.json"
+    user.write_text(json.dumps({"datasets": {
+        "toy:two_moons": {"training": {"epochs": 4},
+                          "data": {"n_train": 300, "n_val": 100, "n_test": 200}}}}))
+    out = tmp_path / "report"
+    code = _run_cli(["reproduce", "table1", "--datasets", "digits", "toy:two_moons",
+                     "--models", "conf", "maf", "gaussian", "--trials", "2",
+                     "--subsample", "200", "--epochs", "1", "--steps", "1", "--hidden", "4",
+                     "--m", "1", "--config", str(user), "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert sorted(p.name for p in out.iterdir()) == OUTPUTS
+    report = json.loads((out / "results.json").read_text())
+    used = json.loads((out / "config_used.json").read_text())
+    markdown = (out / "table1.md").read_text()
+    assert markdown.strip() in captured.out
+    assert used == report["configuration"]
+    assert used["refconf_version"] == refconf.__version__ and used["data_dir"] is None
+    assert used["trial_seeds"] == [0, 1] and used["padding"] == "none"
+    toy = used["hyperparameters"]["toy:two_moons"]
+    assert toy["training"]["epochs"] == 1  # the flag beats the user file's 4
+    assert toy["data"] == {"n_train": 300, "n_val": 100, "n_test": 200}
+    assert toy["models"]["conf"]["hidden"] == [4] and toy["models"]["conf"]["m"] == 1
+    assert used["hyperparameters"]["digits"]["training"]["learning_rate"] == 1e-3  # shipped
+
+    digits, moons = report["datasets"]["digits"], report["datasets"]["toy:two_moons"]
+    assert (digits["dim"], digits["n_train"], digits["n_train_available"]) == (64, 200, 1258)
+    assert (moons["dim"], moons["n_train"], moons["n_val"], moons["n_test"]) == (2, 200, 100, 200)
+    for name in ("digits", "toy:two_moons"):
+        for model in ("conf", "maf", "gaussian"):
+            cell = report["results"][name][model]
+            assert len(cell["test_nll"]) == 2 and all(np.isfinite(cell["test_nll"]))
+            assert cell["paper_mean"] is None and cell["paper_two_std"] is None
+    assert report["results"]["digits"]["conf"]["two_std"] > 0  # seeds differ
+
+    # digits: the Gaussian row recomputed on the (0, 1) scale, logit log-det included
+    logit = Logit(0.05)
+    train, _, test = load_digits(random_state=0)
+    z_train, z_test = logit.forward(train[:200])[0], logit.forward(test)[0]
+    gauss = multivariate_normal(z_train.mean(0), np.cov(z_train, rowvar=False, bias=True)
+                                + 1e-9 * np.eye(64))
+    expected = -(gauss.logpdf(z_test) + logit.forward(test)[1]).mean()
+    assert report["results"]["digits"]["gaussian"]["mean"] == pytest.approx(expected, rel=1e-9)
+    assert abs(expected + gauss.logpdf(z_test).mean()) > 10  # the log-det matters
+    # toy: a Gaussian fit cannot beat the true density on the same test points
+    assert report["results"]["toy:two_moons"]["gaussian"]["mean"] > moons["true_test_nll"] + 0.2
+
+    assert "DIGITS (D=64)" in markdown and "TOY:TWO_MOONS (D=2)" in markdown
+    assert "| CONF (paper) | — | — |" in markdown and "| FFJORD (paper) | — | — |" in markdown
+    assert "the paper gives none for CONF" in markdown and "true test NLL" in markdown
+    assert "logit with lambda 0.05" in markdown
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["dataset"], r["model"]) for r in rows][:3] == [
+        ("digits", "conf"), ("digits", "maf"), ("digits", "gaussian")]
+    assert all(r["paper_mean"] == "" for r in rows)
+
+
+def test_default_datasets_are_every_dataset_found(data_dir):
+    lines = []
+    report = reproduce_table1(data_dir, models=["gaussian"], trials=1, subsample=50,
+                              progress=False, log=lines.append, note="a smoke test")
+    found = list(DIMS) + ["digits", "toy:two_moons", "toy:checkerboard", "toy:rings",
+                          "toy:eight_gaussians"]
+    assert list(report["results"]) == [n for n in TABLE1_DATASETS if n in found]
+    assert report["datasets_not_found"] == ["gas", "miniboone", "bsds300"]
+    assert any(line.startswith("skipping gas: GAS not found under") for line in lines)
+    markdown = format_markdown(report)
+    assert "Not found under" in markdown and "gas, miniboone, bsds300" in markdown
+    assert "**Note: a smoke test**" in markdown
+
+
+def test_mafs_datasets_need_a_data_dir():
+    with pytest.raises(ValueError, match=r"\['power'\] need --data-dir"):
+        reproduce_table1(datasets=["digits", "power"], models=["gaussian"], trials=1,
+                         progress=False, log=lambda line: None)

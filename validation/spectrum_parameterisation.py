@@ -26,18 +26,14 @@ import warnings
 import numpy as np
 
 from refconf import ConfDensity
-from refconf.bijectors import Logit
-from refconf.data import load_digits, sample_toy
+from refconf.data import load_digits_logit, sample_toy
+from refconf.demo import DIGITS_LOGIT_LAMBDA
 from refconf.params import atomic_write
-
-DIGITS_LOGIT_LAMBDA = 0.05
 
 
 def _digits(seed):
-    logit = Logit(DIGITS_LOGIT_LAMBDA)
-    splits = load_digits(random_state=seed)
     # NLL on the (0, 1) pixel scale = NLL of the logit data - log-det of the logit
-    return [logit.forward(s) for s in splits]
+    return load_digits_logit(random_state=seed, lam=DIGITS_LOGIT_LAMBDA)
 
 
 def _moons(seed):

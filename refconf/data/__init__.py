@@ -6,7 +6,7 @@ pandas and h5py (``pip install refconf[data]``) are needed only to read the GAS,
 and BSDS300 files of the MAF release; everything else needs the core dependencies.
 """
 
-from .digits import DIGITS_LOG_DET_SCALING, digits_nll_raw, load_digits
+from .digits import DIGITS_LOG_DET_SCALING, digits_nll_raw, load_digits, load_digits_logit
 from .padding import PADDING_MODES, noise_padding_log_density, pad_for_equal_split
 from .toy import TOY_DENSITIES, sample_toy, toy_log_density
 from .uci import MAF_DATA_URL, UCI_DATASETS, UCI_SHAPES, convert_uci, load_uci
@@ -23,6 +23,7 @@ __all__ = [
     "convert_uci",
     "digits_nll_raw",
     "load_digits",
+    "load_digits_logit",
     "load_uci",
     "nll_before_preprocessing",
     "noise_padding_log_density",
