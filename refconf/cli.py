@@ -75,6 +75,11 @@ def _hidden(text):
     return widths
 
 
+def _engine_option(parser):
+    parser.add_argument("--engine", choices=["auto", "numpy", "numba"], default="auto",
+                        help="implementation that runs (auto: numba when installed)")
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="refconf", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,18 +112,21 @@ def _parser():
     train.add_argument("--resume", action="store_true", help="resume from --checkpoint")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _engine_option(train)
 
     evaluate = sub.add_parser("evaluate", help="test NLL of a saved model on data")
     evaluate.add_argument("model")
     evaluate.add_argument("data")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of built-in data")
+    _engine_option(evaluate)
 
     sample = sub.add_parser("sample", help="draw samples from a saved model")
     sample.add_argument("model")
     sample.add_argument("-n", "--n-samples", type=int, default=1000)
     sample.add_argument("--out", required=True, help="output .npy or .csv")
     sample.add_argument("--seed", type=int, default=0)
+    _engine_option(sample)
 
     from .conformance.cli import register
 
@@ -129,12 +137,12 @@ def _parser():
     return parser
 
 
-def _load(path):
+def _load(path, engine):
     from .estimator import ConfDensity
 
     if not os.path.isfile(path):
         raise CommandError(f"no such model file: {path}")
-    return ConfDensity.load(path)
+    return ConfDensity.load(path).set_params(engine=engine)
 
 
 def _run(args):
@@ -158,24 +166,29 @@ def _run(args):
                           actnorm=not args.no_actnorm, epochs=args.epochs,
                           batch_size=args.batch_size, learning_rate=args.lr,
                           lr_decay=args.lr_decay, patience=args.patience,
-                          random_state=args.seed, verbose=not args.quiet)
+                          random_state=args.seed, verbose=not args.quiet,
+                          engine=args.engine)
         est.fit(X, X_val=X_val, metrics_path=args.metrics, checkpoint_path=args.checkpoint,
                 resume=args.resume)
         est.save(args.out)
-        print(f"saved {args.out} ({est.stopped_reason_}, {len(est.history_)} epochs)")
+        print(f"saved {args.out} ({est.stopped_reason_}, {len(est.history_)} epochs, "
+              f"engine {est.engine_})")
     elif args.command == "evaluate":
-        est = _load(args.model)
+        from .engines import resolve_engine
+
+        est = _load(args.model, args.engine)
         X = read_data(args.data, args.seed)
         nll = -est.score_samples(X)
         result = {"n": int(nll.size), "nll_mean": float(nll.mean()),
-                  "nll_stderr": float(nll.std(ddof=1) / onp.sqrt(nll.size)) if nll.size > 1 else 0.0}
+                  "nll_stderr": float(nll.std(ddof=1) / onp.sqrt(nll.size)) if nll.size > 1 else 0.0,
+                  "engine": resolve_engine(args.engine)}
         print(json.dumps(result) if args.json else
               f"NLL {result['nll_mean']:.4f} ± {result['nll_stderr']:.4f} nats "
-              f"(n = {result['n']})")
+              f"(n = {result['n']}, engine {result['engine']})")
     elif args.command == "sample":
         if args.n_samples < 1:
             raise CommandError(f"-n must be positive, got {args.n_samples}")
-        est = _load(args.model)
+        est = _load(args.model, args.engine)
         if not args.out.endswith((".npy", ".csv")):
             raise CommandError(f"{args.out}: output must end in .npy or .csv")
         _write_array(args.out, est.sample(args.n_samples, random_state=args.seed))

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from .engines import get_engine, resolve_engine
 from .flows import FlowModel, conf
 from .params import load_model, save_model
 from .train import fit as train_fit
@@ -46,6 +47,9 @@ class ConfDensity(BaseEstimator):
         identical fit.
     verbose : bool
         Show a progress bar with the live train/validation loss.
+    engine : {"auto", "numpy", "numba"}
+        Implementation that runs (:mod:`refconf.engines`): ``"auto"`` is ``"numba"`` when
+        numba is installed, else ``"numpy"``. The fitted model does not depend on it.
 
     Attributes
     ----------
@@ -55,6 +59,9 @@ class ConfDensity(BaseEstimator):
     history_ : list of dict
         Per-epoch metrics.
     n_features_in_ : int
+    engine_ : str
+        The engine that ran :meth:`fit` (also in each ``history_`` record and the saved
+        model's metadata).
 
     Examples
     --------
@@ -70,7 +77,7 @@ class ConfDensity(BaseEstimator):
                  actnorm=True, spectrum="raw", activation="tanh", alpha_init=1.0,
                  epochs=100, batch_size=256, learning_rate=1e-3, lr_decay=1.0,
                  clip_norm=10.0, patience=10, validation_fraction=0.1, random_state=None,
-                 verbose=False):
+                 verbose=False, engine="auto"):
         self.steps = steps
         self.m = m
         self.hidden = hidden
@@ -89,6 +96,7 @@ class ConfDensity(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.verbose = verbose
+        self.engine = engine
 
     def _check_X(self, X, reset):
         # fitting needs 2 samples for the data-dependent (ActNorm) initialisation
@@ -111,6 +119,7 @@ class ConfDensity(BaseEstimator):
         ``X_val`` is the early-stopping set; without it ``validation_fraction`` of ``X``
         is held out (none when ``patience`` is None or the fraction is 0).
         """
+        engine = get_engine(resolve_engine(self.engine)).name
         X = self._check_X(X, reset=True)
         # independent streams for the split, the initialisation and the batching
         split_seed, init_seed, train_seed = (
@@ -135,7 +144,7 @@ class ConfDensity(BaseEstimator):
         model = self.model_
 
         def loss(params, batch):
-            return -np.mean(model.build(params).log_prob(batch))
+            return -np.mean(model.build(params, engine=engine).log_prob(batch))
 
         # Small matrix products: one BLAS thread is ~4x faster per step than two here,
         # whose threads spin against each other (measured, 2-core machine).
@@ -148,13 +157,14 @@ class ConfDensity(BaseEstimator):
                 random_state=train_seed, metrics_path=metrics_path,
                 checkpoint_path=checkpoint_path, resume=resume, progress=self.verbose)
         self.params_ = result.params
-        self.history_ = result.history
+        self.history_ = [dict(record, engine=engine) for record in result.history]
+        self.engine_ = engine
         self.stopped_reason_ = result.stopped_reason
         return self
 
     def _flow(self):
         check_is_fitted(self, "params_")
-        return self.model_.build(self.params_)
+        return self.model_.build(self.params_, engine=resolve_engine(self.engine))
 
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each row of ``X``, in nats."""
@@ -176,16 +186,21 @@ class ConfDensity(BaseEstimator):
         check_is_fitted(self, "params_")
         save_model(path, self.params_, self.model_.spec,
                    {"estimator": self.get_params(), "history": self.history_,
-                    "stopped_reason": self.stopped_reason_})
+                    "stopped_reason": self.stopped_reason_,
+                    "engine": getattr(self, "engine_", None)})
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save` (or by ``refconf train``)."""
         params, spec, metadata = load_model(path)
-        est = cls(**metadata.get("estimator", {}))
+        settings = dict(metadata.get("estimator", {}))
+        if "hidden" in settings:  # JSON stores the tuple as a list
+            settings["hidden"] = tuple(settings["hidden"])
+        est = cls(**settings)
         est.model_ = FlowModel(spec)
         est.params_ = params
         est.n_features_in_ = est.model_.dim
         est.history_ = metadata.get("history", [])
         est.stopped_reason_ = metadata.get("stopped_reason")
+        est.engine_ = metadata.get("engine")
         return est

@@ -5,7 +5,7 @@ import numpy as onp
 from autograd.tracer import getval
 
 from .. import spectral
-from ..conditioners import mlp
+from ..engines import get_engine
 from ..primitives import rfft
 from .base import Bijector
 from .elementwise import slog, slog_inverse
@@ -54,6 +54,9 @@ class ConvCoupling(Bijector):
     activation : {"relu", "tanh"}
     swap : bool
         Condition on the second half instead (``x2`` base, ``x1`` updated).
+    engine : {"numpy", "numba"}
+        Which implementation of the conditioner and of :func:`conf_step` runs
+        (:mod:`refconf.engines`); the map is the same.
 
     Notes
     -----
@@ -72,7 +75,7 @@ class ConvCoupling(Bijector):
     """
 
     def __init__(self, conditioner, log_alpha, log_alpha_prime, kind="symmetric",
-                 spectrum="raw", activation="relu", swap=False):
+                 spectrum="raw", activation="relu", swap=False, engine="numpy"):
         if kind not in KERNEL_KINDS:
             raise ValueError(f"kind must be one of {KERNEL_KINDS}, got {kind!r}")
         if spectrum not in SPECTRUM_PARAMETERISATIONS:
@@ -85,6 +88,7 @@ class ConvCoupling(Bijector):
         self.alpha = np.exp(log_alpha)
         self.alpha_prime = np.exp(log_alpha_prime)
         self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
+        self.engine = get_engine(engine)
         self.d_base = onp.shape(getval(conditioner[0]["W"]))[0]
         n_out = onp.shape(getval(conditioner[-1]["W"]))[1]
         if n_out % (2 * self.m + 1):
@@ -107,7 +111,7 @@ class ConvCoupling(Bijector):
 
     def _conditioner_outputs(self, base):
         """Eigenvalues (m, batch, bins), scales (m, batch, d2) and shift (batch, d2)."""
-        out = mlp(self.conditioner, base, self.activation)
+        out = self.engine.mlp(self.conditioner, base, self.activation)
         out = np.reshape(out, np.shape(base)[:-1] + (2 * self.m + 1, self.d_update))
         o_w = np.moveaxis(out[..., : self.m, :], -2, 0)
         o_s = np.moveaxis(out[..., self.m: 2 * self.m, :], -2, 0)
@@ -121,14 +125,15 @@ class ConvCoupling(Bijector):
     def _forward(self, x):
         base, x2 = self._split(x)
         w, s, t = self._conditioner_outputs(base)
-        y2, log_det = conf_step(x2, w, s, t, self.alpha, self.alpha_prime, self.kind,
-                                overflow="inf")
+        y2, log_det = self.engine.conf_step(x2, w, s, t, self.alpha, self.alpha_prime,
+                                            self.kind, overflow="inf")
         return self._join(base, y2), log_det
 
     def _inverse(self, y):
         base, y2 = self._split(y)
         w, s, t = self._conditioner_outputs(base)
-        x2, log_det = conf_step_inverse(y2, w, s, t, self.alpha, self.alpha_prime, self.kind)
+        x2, log_det = self.engine.conf_step_inverse(y2, w, s, t, self.alpha, self.alpha_prime,
+                                                    self.kind)
         return self._join(base, x2), log_det
 
 
@@ -166,15 +171,16 @@ def _check_alpha(alpha, name):
 
 def _check_layer(h, w_hat, s, kind, what):
     shape = onp.shape(h)
-    if len(shape) != 2:
-        raise ValueError(f"{what}: expected the update half with shape (B, d2), got {shape}")
+    if len(shape) < 1:
+        raise ValueError(f"{what}: expected the update half with shape (..., d2), got {shape}")
     bins = shape[-1] if kind == "symmetric" else shape[-1] // 2 + 1
-    if onp.shape(w_hat) != shape[:1] + (bins,):
+    if onp.shape(w_hat) != shape[:-1] + (bins,):
         layout = "d2" if kind == "symmetric" else "d2 // 2 + 1 (rfft half spectrum)"
-        raise ValueError(f"{what}: w_hat must have shape (B, {layout}) = {shape[:1] + (bins,)}, "
-                         f"got {onp.shape(w_hat)}")
+        raise ValueError(f"{what}: w_hat must have shape (..., {layout}) = "
+                         f"{shape[:-1] + (bins,)}, got {onp.shape(w_hat)}")
     if onp.shape(s) != shape:
-        raise ValueError(f"{what}: s must have shape (B, d2) = {shape}, got {onp.shape(s)}")
+        raise ValueError(f"{what}: s must have the shape of the update half {shape}, "
+                         f"got {onp.shape(s)}")
 
 
 def conf_layer(x2, w_hat, s, alpha, alpha_prime, kind="symmetric", overflow="raise"):
@@ -258,7 +264,7 @@ def _check_step(h, w_hat, s, t, alpha, alpha_prime, what):
         raise ValueError(f"{what}: w_hat and s need a leading axis of the m = {m} layers, "
                          f"got shapes {onp.shape(w_hat)} and {onp.shape(s)}")
     if onp.shape(t) != onp.shape(h):
-        raise ValueError(f"{what}: t must have the shape (B, d2) = {onp.shape(h)}, "
+        raise ValueError(f"{what}: t must have the shape of the update half {onp.shape(h)}, "
                          f"got {onp.shape(t)}")
 
 

@@ -1,0 +1,116 @@
+"""Compute engines: the same CONF maps, selected by name, never a silent fallback.
+
+``"numpy"``
+    The readable tier (:func:`refconf.conditioners.mlp`,
+    :func:`refconf.bijectors.coupling.conf_step`): NumPy/SciPy under autograd, the oracle
+    every other engine is tested against.
+``"numba"``
+    The conditioner MLP and the CONF step each as one autograd primitive with an analytic
+    VJP (:mod:`refconf.engines.numba_engine`): BLAS products, NumPy's vectorised
+    transcendental functions and compiled elementwise backward kernels
+    (:mod:`refconf.engines._numba`). The same training loop and API, with a few autograd
+    nodes per coupling step instead of hundreds; first derivatives only.
+
+Examples
+--------
+>>> from refconf.engines import get_engine
+>>> get_engine("numpy").name
+'numpy'
+>>> get_engine("fortran")
+Traceback (most recent call last):
+...
+ValueError: unknown engine 'fortran'; expected one of ('numpy', 'numba')
+"""
+
+import dataclasses
+import functools
+import importlib.util
+from collections.abc import Callable
+
+__all__ = ["ENGINES", "Engine", "EngineUnavailableError", "available_engines",
+           "default_engine", "get_engine", "resolve_engine"]
+
+ENGINES = ("numpy", "numba")
+
+
+class EngineUnavailableError(ImportError, ValueError):
+    """An engine whose package is not installed (a ``ValueError`` too, so command-line
+    and estimator callers report it like any other bad argument)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    """The functions a coupling step dispatches to, with the readable tier's signatures.
+
+    Attributes
+    ----------
+    name : str
+    mlp : callable
+        ``mlp(params, x, activation) -> outputs`` (:func:`refconf.conditioners.mlp`).
+    conf_step, conf_step_inverse : callable
+        As :func:`refconf.bijectors.coupling.conf_step` and ``conf_step_inverse``.
+    """
+
+    name: str
+    mlp: Callable
+    conf_step: Callable
+    conf_step_inverse: Callable
+
+
+def available_engines():
+    """Names of the engines whose packages import here, in :data:`ENGINES` order."""
+    return tuple(name for name in ENGINES if name == "numpy" or _has_numba())
+
+
+@functools.cache
+def _has_numba():
+    return importlib.util.find_spec("numba") is not None
+
+
+def default_engine():
+    """``"numba"`` when numba is installed, else ``"numpy"``."""
+    return "numba" if _has_numba() else "numpy"
+
+
+def resolve_engine(name):
+    """The engine name ``name`` stands for: ``"auto"`` (or None) is :func:`default_engine`;
+    other names are checked against :data:`ENGINES`."""
+    if name is None or name == "auto":
+        return default_engine()
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
+    return name
+
+
+@functools.cache
+def _load(name):
+    if name == "numpy":
+        from ..bijectors.coupling import conf_step, conf_step_inverse
+        from ..conditioners import mlp
+
+        return Engine("numpy", mlp, conf_step, conf_step_inverse)
+    if not _has_numba():
+        raise EngineUnavailableError(
+            "engine='numba' needs the numba package, which is not installed "
+            "(pip install numba); use engine='numpy' instead")
+    from . import numba_engine
+
+    return Engine("numba", numba_engine.mlp, numba_engine.conf_step,
+                  numba_engine.conf_step_inverse)
+
+
+def get_engine(name="numpy"):
+    """The :class:`Engine` called ``name`` (an :class:`Engine` is returned as is).
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`ENGINES`.
+    EngineUnavailableError
+        When the engine's package is not installed.
+    """
+    if isinstance(name, Engine):
+        return name
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; expected one of {ENGINES}")
+    return _load(name)
