@@ -5,12 +5,12 @@ import numpy as onp
 from autograd.tracer import getval
 
 from ..conditioners import ACTIVATIONS, mlp, mlp_init
-from .base import Bijector
+from .base import HalfCoupling
 
 __all__ = ["AffineCoupling"]
 
 
-class AffineCoupling(Bijector):
+class AffineCoupling(HalfCoupling):
     """Affine coupling: ``y1 = x1``, ``y2 = x2 * exp(s(x1)) + t(x1)``.
 
     With ``x = [x1, x2]`` (``d1 = floor(D/2)`` base entries, ``d2 = ceil(D/2)`` updated
@@ -82,15 +82,6 @@ class AffineCoupling(Bijector):
         (so ``s = t = 0``) and ``scale = 1``."""
         return {"conditioner": mlp_init(d_base, hidden, 2 * d_update, random_state=random_state),
                 "scale": onp.ones(d_update)}
-
-    def _split(self, x):
-        """``(base, update)`` of ``x = [base, update]``, or ``[update, base]`` when swapped."""
-        if self.swap:
-            return x[..., self.d_update:], x[..., : self.d_update]
-        return x[..., : self.d_base], x[..., self.d_base:]
-
-    def _join(self, base, update):
-        return np.concatenate([update, base] if self.swap else [base, update], axis=-1)
 
     def log_scale_and_shift(self, base):
         """``(s, t)``, each of shape ``(batch, d_update)``, from the base half."""

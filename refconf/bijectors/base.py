@@ -14,7 +14,7 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
-__all__ = ["Bijector", "Chain", "Inverse", "validate_input", "batch_shape"]
+__all__ = ["Bijector", "HalfCoupling", "Chain", "Inverse", "validate_input", "batch_shape"]
 
 
 def validate_input(x, event_ndim, event_shape=None, name="input", finite=True):
@@ -100,6 +100,27 @@ class Bijector:
 
     def __repr__(self):
         return f"{type(self).__name__}(event_ndim={self.event_ndim})"
+
+
+class HalfCoupling(Bijector):
+    """Base of coupling layers on vectors ``x = [base, update]``.
+
+    Subclasses set ``d_base``, ``d_update`` and ``swap``; with ``swap`` the halves trade
+    places, ``x = [update, base]``, so that consecutive layers can alternate which half
+    conditions the other.
+    """
+
+    d_base = d_update = 0
+    swap = False
+
+    def _split(self, x):
+        """``(base, update)`` of ``x``."""
+        if self.swap:
+            return x[..., self.d_update:], x[..., : self.d_update]
+        return x[..., : self.d_base], x[..., self.d_base:]
+
+    def _join(self, base, update):
+        return np.concatenate([update, base] if self.swap else [base, update], axis=-1)
 
 
 class Chain(Bijector):

@@ -7,7 +7,7 @@ from autograd.tracer import getval
 from .. import spectral
 from ..engines import get_engine
 from ..primitives import rfft
-from .base import Bijector
+from .base import HalfCoupling
 from .elementwise import slog, slog_inverse
 
 __all__ = ["ConvCoupling", "KERNEL_KINDS", "SPECTRUM_PARAMETERISATIONS", "split_sizes",
@@ -24,7 +24,7 @@ def split_sizes(dim):
     return dim // 2, dim - dim // 2
 
 
-class ConvCoupling(Bijector):
+class ConvCoupling(HalfCoupling):
     """Mixed CONF step (eq. 5) of ``m`` combined layers (eq. 4) and a shift.
 
     With ``x = [x1, x2]`` (``d1 = floor(D/2)``, ``d2 = ceil(D/2)``) the forward map is::
@@ -99,15 +99,6 @@ class ConvCoupling(Bijector):
         self.event_ndim = 1
 
     # --- pieces --------------------------------------------------------------------------
-
-    def _split(self, x):
-        """``(base, update)``: ``x = [base, update]``, or ``[update, base]`` when swapped."""
-        if self.swap:
-            return x[..., self.d_update:], x[..., : self.d_update]
-        return x[..., : self.d_base], x[..., self.d_base:]
-
-    def _join(self, base, update):
-        return np.concatenate([update, base] if self.swap else [base, update], axis=-1)
 
     def _conditioner_outputs(self, base):
         """Eigenvalues (m, batch, bins), scales (m, batch, d2) and shift (batch, d2)."""
