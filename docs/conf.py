@@ -146,6 +146,7 @@ THEORY_LINKS = {
     "refconf.data.units": ["digits", "cov"],
     "refconf.data.padding": ["padding", "uci"],
     "refconf.data.uci": ["uci"],
+    "refconf.data.images": ["digits", "cov"],
     "refconf.bijectors.affine": ["conf", "uci"],
     "refconf.bijectors.autoregressive": ["cov", "uci"],
     "refconf.conformance": ["conformance"],

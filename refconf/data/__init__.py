@@ -7,6 +7,7 @@ and BSDS300 files of the MAF release; everything else needs the core dependencie
 """
 
 from .digits import DIGITS_LOG_DET_SCALING, digits_nll_raw, load_digits, load_digits_logit
+from .images import dequantize_logit, load_cifar10, load_mnist, read_idx
 from .padding import PADDING_MODES, noise_padding_log_density, pad_for_equal_split
 from .toy import TOY_DENSITIES, sample_toy, toy_log_density
 from .uci import MAF_DATA_URL, UCI_DATASETS, UCI_SHAPES, convert_uci, load_uci
@@ -24,6 +25,10 @@ __all__ = [
     "digits_nll_raw",
     "load_digits",
     "load_digits_logit",
+    "load_mnist",
+    "load_cifar10",
+    "read_idx",
+    "dequantize_logit",
     "load_uci",
     "nll_before_preprocessing",
     "noise_padding_log_density",
