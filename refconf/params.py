@@ -40,6 +40,7 @@ import os
 import tempfile
 import zipfile
 
+import autograd.numpy as anp
 import numpy as np
 from autograd.misc.flatten import flatten as _autograd_flatten
 
@@ -94,6 +95,9 @@ def flatten(params):
     unflatten : callable
         ``unflatten(vector) -> params``; differentiable by autograd. It restores the
         structure and each leaf's dtype; Python float leaves come back as 0-d arrays.
+        When every leaf has the vector's dtype (the usual case) the leaves are reshaped
+        slices of the vector: two autograd nodes per leaf instead of autograd's container
+        nodes, which halves a training step's time (validation/bench_engines.py).
 
     Examples
     --------
@@ -104,7 +108,27 @@ def flatten(params):
     >>> unflatten(2 * vector)["b"][1]
     array(1.)
     """
-    return _autograd_flatten(params)
+    vector, container_unflatten = _autograd_flatten(params)
+    leaves = tree_leaves(params)
+    if any(np.result_type(leaf) != vector.dtype for leaf in leaves):
+        return vector, container_unflatten
+
+    def build(node, x, offset):
+        if isinstance(node, dict):
+            out = {}
+            for key in sorted(node):  # autograd's flatten order
+                out[key], offset = build(node[key], x, offset)
+            return {key: out[key] for key in node}, offset
+        if isinstance(node, (list, tuple)):
+            items = []
+            for item in node:
+                item, offset = build(item, x, offset)
+                items.append(item)
+            return type(node)(items), offset
+        size = int(np.size(node))
+        return anp.reshape(x[offset: offset + size], np.shape(node)), offset + size
+
+    return vector, lambda x: build(params, x, 0)[0]
 
 
 def tree_map(function, tree, *rest):
