@@ -392,18 +392,14 @@ def profile(base, args):
         model = _refconf_model(base)
         params = model.init_params(X, random_state=0)
         x, unflatten = flatten(params)
-        _, views = _leaf_view_unflatten(params)
         repeats = 5 if args.quick else 40
-        for name, engine, unflat in (("numpy engine, refconf unflatten", "numpy", unflatten),
-                                     ("numba engine, refconf unflatten", "numba", unflatten),
-                                     ("numpy engine, leaf-view unflatten", "numpy", views),
-                                     ("numba engine, leaf-view unflatten", "numba", views)):
+        for engine in ("numpy", "numba"):
             objective = value_and_grad(
-                lambda x, e=engine, u=unflat: -anp.mean(model.build(u(x), engine=e).log_prob(X)))
-            result[f"objective: {name}"] = _median_time(functools.partial(objective, x),
-                                                        repeats, clock)
+                lambda x, e=engine: -anp.mean(model.build(unflatten(x), engine=e).log_prob(X)))
+            result[f"objective: {engine} engine"] = _median_time(
+                functools.partial(objective, x), repeats, clock)
         touch = value_and_grad(lambda x: _sum_outputs(_leaves(params, unflatten(x))))
-        result["unflatten + touch every leaf (refconf unflatten)"] = _median_time(
+        result["unflatten + touch every leaf"] = _median_time(
             lambda: touch(x), repeats, clock)
 
         # one coupling step's primitives at the benchmark's shapes
@@ -468,33 +464,6 @@ def _leaves(template, tree):
     if isinstance(template, (list, tuple)):
         return [leaf for i, item in enumerate(template) for leaf in _leaves(item, tree[i])]
     return [tree]
-
-
-def _leaf_view_unflatten(params):
-    """An unflatten that builds a plain tree of reshaped slices of the vector: two autograd
-    nodes per leaf, no container nodes (a candidate for refconf.params.flatten)."""
-    import autograd.numpy as anp
-
-    from refconf.params import flatten
-
-    x, _ = flatten(params)
-
-    def build(node, x, offset):
-        if isinstance(node, dict):
-            out = {}
-            for key in sorted(node):
-                out[key], offset = build(node[key], x, offset)
-            return out, offset
-        if isinstance(node, (list, tuple)):
-            items = []
-            for item in node:
-                item, offset = build(item, x, offset)
-                items.append(item)
-            return type(node)(items), offset
-        size = int(np.size(node))
-        return anp.reshape(x[offset: offset + size], np.shape(node)), offset + size
-
-    return x, lambda x: build(params, x, 0)[0]
 
 
 # --- report -------------------------------------------------------------------------------
