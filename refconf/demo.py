@@ -138,7 +138,7 @@ def run_demo(out, quick=False, seed=0, verbose=True, log=print):
     os.makedirs(out, exist_ok=True)
     settings = _settings(quick)
     start = time.perf_counter()
-    metrics = {"toy": {}, "digits": {}, "settings": {k: v for k, v in settings.items()}}
+    metrics = {"toy": {}, "digits": {}, "settings": dict(settings)}
     curves = {}
     for name in TOY_NAMES:
         log(f"[toy] {name}: fitting CONF ...")

@@ -8,7 +8,7 @@ from .. import spectral
 from ..engines import get_engine
 from ..primitives import rfft
 from .base import HalfCoupling
-from .elementwise import slog, slog_inverse
+from .elementwise import check_alpha, slog, slog_inverse
 
 __all__ = ["ConvCoupling", "KERNEL_KINDS", "SPECTRUM_PARAMETERISATIONS", "split_sizes",
            "conf_layer", "conf_layer_inverse", "conf_step", "conf_step_inverse"]
@@ -154,12 +154,6 @@ def _check_kind(kind):
         raise ValueError(f"kind must be one of {KERNEL_KINDS}, got {kind!r}")
 
 
-def _check_alpha(alpha, name):
-    value = onp.asarray(getval(alpha))
-    if not onp.all(onp.isfinite(value)) or onp.any(value <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-
-
 def _check_layer(h, w_hat, s, kind, what):
     shape = onp.shape(h)
     if len(shape) < 1:
@@ -217,8 +211,8 @@ def conf_layer(x2, w_hat, s, alpha, alpha_prime, kind="symmetric", overflow="rai
     """
     _check_kind(kind)
     _check_layer(x2, w_hat, s, kind, "conf_layer")
-    _check_alpha(alpha, "conf_layer: alpha")
-    _check_alpha(alpha_prime, "conf_layer: alpha_prime")
+    check_alpha(alpha, "conf_layer: alpha")
+    check_alpha(alpha_prime, "conf_layer: alpha_prime")
     u = _conv(x2, w_hat, kind)
     q, log_df = slog(u, alpha)
     v = s * q
@@ -236,8 +230,8 @@ def conf_layer_inverse(y2, w_hat, s, alpha, alpha_prime, kind="symmetric"):
     """
     _check_kind(kind)
     _check_layer(y2, w_hat, s, kind, "conf_layer_inverse")
-    _check_alpha(alpha, "conf_layer_inverse: alpha")
-    _check_alpha(alpha_prime, "conf_layer_inverse: alpha_prime")
+    check_alpha(alpha, "conf_layer_inverse: alpha")
+    check_alpha(alpha_prime, "conf_layer_inverse: alpha_prime")
     v, log_df_prime = slog(y2, alpha_prime)
     u, log_dg = slog_inverse(v / s, alpha, "conf_layer_inverse: the expanding gate g_a")
     x2 = _deconv(u, w_hat, kind)

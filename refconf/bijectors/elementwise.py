@@ -41,7 +41,8 @@ def _check_fits(p, x, event_ndim, name):
         )
 
 
-def _positive(alpha, name):
+def check_alpha(alpha, name):
+    """Raise ``ValueError`` unless every S-Log scale ``alpha`` is finite and positive."""
     value = onp.asarray(getval(alpha))
     if not onp.all(onp.isfinite(value)) or onp.any(value <= 0):
         raise ValueError(
@@ -111,7 +112,7 @@ class SLog(Bijector):
     """
 
     def __init__(self, alpha, event_ndim=1):
-        _positive(alpha, "SLog alpha")
+        check_alpha(alpha, "SLog alpha")
         self.alpha = alpha
         self.event_ndim = event_ndim
 

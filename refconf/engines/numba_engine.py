@@ -32,8 +32,8 @@ import numpy as np
 from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import getval, isbox
 
-from ..bijectors.coupling import _check_alpha, _check_kind, _check_layer, _check_step
-from ..bijectors.elementwise import slog, slog_inverse
+from ..bijectors.coupling import _check_kind, _check_layer, _check_step
+from ..bijectors.elementwise import check_alpha, slog, slog_inverse
 from ..conditioners import ACTIVATIONS
 from ..primitives import dct1, dct1_vjp, idct1, idct1_vjp, irfft_vjp, rfft_vjp
 from ..reference import dct1_matrix, dft_matrix
@@ -161,8 +161,8 @@ def _validate(h, w_hat, s, t, alpha, alpha_prime, kind, what):
     _check_step(h, w_hat, s, t, alpha, alpha_prime, what)
     if np.size(alpha):
         _check_layer(h, w_hat[0], s[0], kind, what)
-    _check_alpha(alpha, f"{what}: alpha")
-    _check_alpha(alpha_prime, f"{what}: alpha_prime")
+    check_alpha(alpha, f"{what}: alpha")
+    check_alpha(alpha_prime, f"{what}: alpha_prime")
 
 
 def _layout(h, w_hat, s, t, alpha, alpha_prime, kind):
