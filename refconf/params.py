@@ -49,6 +49,7 @@ __all__ = [
     "atomic_write",
     "check_params",
     "flatten",
+    "ravel",
     "load_checkpoint",
     "load_model",
     "save_checkpoint",
@@ -126,9 +127,38 @@ def flatten(params):
                 items.append(item)
             return type(node)(items), offset
         size = int(np.size(node))
-        return anp.reshape(x[offset: offset + size], np.shape(node)), offset + size
+        # the method: no autograd wrapper call for a plain array, a node for a box
+        return x[offset: offset + size].reshape(np.shape(node)), offset + size
 
     return vector, lambda x: build(params, x, 0)[0]
+
+
+def ravel(tree):
+    """The vector :func:`flatten` makes of ``tree`` (leaves raveled and concatenated, dict
+    entries in sorted key order), without autograd: for trees of arrays, such as a
+    gradient computed outside autograd (:mod:`refconf.engines.model_pass`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tree = {"b": [np.zeros(3), 0.5], "W": np.ones((2, 2))}
+    >>> bool(np.array_equal(ravel(tree), flatten(tree)[0]))
+    True
+    """
+    leaves = []
+
+    def collect(node):
+        if isinstance(node, dict):
+            for key in sorted(node):
+                collect(node[key])
+        elif isinstance(node, (list, tuple)):
+            for item in node:
+                collect(item)
+        else:
+            leaves.append(np.ravel(node))
+
+    collect(tree)
+    return np.concatenate(leaves)
 
 
 def tree_map(function, tree, *rest):

@@ -28,7 +28,8 @@ from autograd import value_and_grad
 from tqdm.auto import tqdm
 
 from .bijectors.base import validate_input
-from .params import atomic_write, check_params, flatten, load_checkpoint, save_checkpoint
+from .params import (atomic_write, check_params, flatten, load_checkpoint, ravel,
+                     save_checkpoint)
 
 __all__ = ["FitResult", "adam_step", "clip_by_global_norm", "fit"]
 
@@ -146,10 +147,13 @@ def _is_real(value):
 
 
 def _check_arguments(loss, epochs, batch_size, learning_rate, lr_decay, clip_norm, patience,
-                     val, beta1, beta2, eps, checkpoint_path, resume, callback, on_non_finite):
+                     val, beta1, beta2, eps, checkpoint_path, resume, callback, on_non_finite,
+                     gradient):
     """Raise ``ValueError`` naming the first bad argument and what was expected."""
     checks = [
         (callable(loss), "loss", loss, "a function loss(params, batch) -> scalar"),
+        (gradient is None or callable(gradient), "gradient", gradient,
+         "None or a function gradient(params, batch) -> (loss, gradient pytree)"),
         (_is_int(epochs) and epochs >= 1, "epochs", epochs, "an integer >= 1"),
         (_is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1"),
         (_is_real(learning_rate) and learning_rate > 0, "learning_rate", learning_rate,
@@ -296,13 +300,13 @@ def _resume_state(path, state, config, rng):
 def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3, lr_decay=1.0,
         clip_norm=None, patience=None, random_state=None, metrics_path=None,
         checkpoint_path=None, resume=False, progress=True, callback=None, beta1=0.9,
-        beta2=0.999, eps=1e-8, on_non_finite="warn"):
+        beta2=0.999, eps=1e-8, on_non_finite="warn", gradient=None):
     """Fit ``params`` by maximum likelihood with minibatch Adam.
 
     Minimises the mean negative log-likelihood ``loss(params, batch)`` over ``epochs``
     passes through ``train``, shuffled each epoch. Gradients come from
-    ``autograd.value_and_grad``; Adam (:func:`adam_step`) runs on the flattened parameter
-    vector (:func:`refconf.params.flatten`) in its dtype.
+    ``autograd.value_and_grad`` (or from ``gradient``); Adam (:func:`adam_step`) runs on
+    the flattened parameter vector (:func:`refconf.params.flatten`) in its dtype.
 
     Parameters
     ----------
@@ -356,6 +360,11 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
         What a NaN or infinite loss or gradient does: ``"warn"`` stops training with a
         ``RuntimeWarning`` and returns the best parameters so far; ``"raise"`` raises
         ``FloatingPointError`` with the same message.
+    gradient : callable, optional
+        ``gradient(params, batch) -> (loss value, gradient pytree like params)``, used for
+        the training steps instead of autograd's ``value_and_grad`` of ``loss`` (which
+        still evaluates the validation loss): an explicit reverse pass, such as
+        :func:`refconf.engines.model_pass.nll_and_grad`, that must equal it.
 
     Returns
     -------
@@ -390,11 +399,21 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
     ('completed', True)
     """
     _check_arguments(loss, epochs, batch_size, learning_rate, lr_decay, clip_norm, patience, val,
-                     beta1, beta2, eps, checkpoint_path, resume, callback, on_non_finite)
+                     beta1, beta2, eps, checkpoint_path, resume, callback, on_non_finite,
+                     gradient)
     train, val = _check_data(train, val)
     check_params(params, finite=True)
     x0, unflatten = flatten(params)
-    objective = value_and_grad(lambda x, batch: loss(unflatten(x), batch))
+    if gradient is None:
+        objective = value_and_grad(lambda x, batch: loss(unflatten(x), batch))
+    else:
+        def objective(x, batch):
+            value, grads = gradient(unflatten(x), batch)
+            g = ravel(grads)
+            if g.shape != x.shape:
+                raise ValueError(f"fit: gradient returned {g.size} values for {x.size} "
+                                 "parameters; expected a pytree like params")
+            return value, g
     rng = np.random.default_rng(random_state)
     # The settings that shape the trajectory; resuming with other values is reported.
     config = {

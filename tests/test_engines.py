@@ -17,17 +17,18 @@ import numpy as np
 import pytest
 from autograd import grad
 from autograd.test_util import check_grads
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from refconf import conditioners, engines, spectral
 from refconf.bijectors import coupling
 from refconf.bijectors.coupling import ConvCoupling, split_sizes
 from refconf.cli import main
-from refconf.engines import EngineUnavailableError, get_engine, numba_engine, resolve_engine
+from refconf.engines import (EngineUnavailableError, get_engine, model_pass, numba_engine,
+                             resolve_engine)
 from refconf.estimator import ConfDensity
 from refconf.flows import conf
-from refconf.params import flatten, load_model
+from refconf.params import flatten, load_model, ravel
 from refconf.testing import check_bijector
 from refconf.train import fit
 
@@ -354,6 +355,57 @@ def test_coupling_with_either_engine_is_the_same_bijector(case):
     assert max(check_bijector(fast, x).values()) < 1e-9
 
 
+model_cases = st.fixed_dictionaries({
+    "dim": st.integers(2, 9), "kind": st.sampled_from(("symmetric", "circular")),
+    "mixing": st.sampled_from(("reverse", "permutation", "1x1")),
+    "spectrum": st.sampled_from(("raw", "exp")), "activation": st.sampled_from(("tanh", "relu")),
+    "actnorm": st.booleans(), "steps": st.integers(1, 3), "m": st.integers(1, 3),
+    "seed": S.seeds()})
+
+
+def _perturbed_model(case, batch=17):
+    """A CONF model, data and parameters far from the identity (every leaf perturbed; not
+    so far that the compounding expanding gates overflow)."""
+    rng = np.random.default_rng(case["seed"])
+    settings = {key: case[key] for key in ("kind", "mixing", "spectrum", "activation",
+                                           "actnorm", "steps", "m")}
+    model = conf(case["dim"], hidden=(6, 5), random_state=case["seed"], **settings)
+    x = rng.normal(size=(batch, case["dim"]))
+    theta, unflatten = flatten(model.init_params(x, random_state=case["seed"]))
+    return model, unflatten(theta + 0.15 * rng.normal(size=theta.shape)), x
+
+
+@given(model_cases)
+def test_model_pass_equals_autograd_of_the_readable_model(case):
+    model, params, x = _perturbed_model(case)
+
+    def loss(p):
+        return -anp.mean(model.build(p, engine="numpy").log_prob(x))
+
+    assume(np.isfinite(loss(params)))  # gates compounding past the float range: no gradient
+    nll, grads = model_pass.nll_and_grad(model, params, x)
+    expected = flatten(grad(loss)(params))[0]
+    np.testing.assert_allclose(nll, loss(params), rtol=1e-12)
+    np.testing.assert_allclose(ravel(grads), expected, rtol=0,
+                               atol=1e-10 * max(1.0, np.max(np.abs(expected))))
+
+
+def test_fit_checks_the_shape_of_an_explicit_gradient():
+    model, params, x = _perturbed_model({"dim": 4, "kind": "symmetric", "mixing": "reverse",
+                                         "spectrum": "raw", "activation": "tanh",
+                                         "actnorm": True, "steps": 2, "m": 1, "seed": 0})
+
+    def loss(p, batch):
+        return -anp.mean(model.build(p).log_prob(batch))
+
+    def partial_gradient(p, batch):
+        value, grads = model_pass.nll_and_grad(model, p, batch)
+        return value, {"steps": grads["steps"][:1]}
+
+    with pytest.raises(ValueError, match="gradient returned"):
+        fit(loss, params, x, epochs=1, batch_size=8, progress=False, gradient=partial_gradient)
+
+
 def test_trained_parameters_are_the_same_with_either_engine():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(96, 7)) * np.linspace(0.5, 2.0, 7) + rng.normal(size=7)
@@ -361,17 +413,23 @@ def test_trained_parameters_are_the_same_with_either_engine():
     for kind in ("symmetric", "circular"):
         model = conf(7, steps=2, m=2, hidden=(8,), kind=kind)
         params = model.init_params(X, random_state=0)
-        for engine in ("numpy", "numba"):
+        for engine in ("numpy", "numba", "model_pass"):
             def loss(p, batch, model=model, engine=engine):
-                return -anp.mean(model.build(p, engine=engine).log_prob(batch))
+                name = "numba" if engine == "model_pass" else engine
+                return -anp.mean(model.build(p, engine=name).log_prob(batch))
+
+            def gradient(p, batch, model=model):
+                return model_pass.nll_and_grad(model, p, batch)
 
             result = fit(loss, params, X, epochs=3, batch_size=32, learning_rate=1e-2,
-                         random_state=0, progress=False)
+                         random_state=0, progress=False,
+                         gradient=gradient if engine == "model_pass" else None)
             fitted[kind, engine] = flatten(result.params)[0]
         start = flatten(params)[0]
         assert np.max(np.abs(fitted[kind, "numpy"] - start)) > 1e-3  # it did train
-        np.testing.assert_allclose(fitted[kind, "numba"], fitted[kind, "numpy"], rtol=0,
-                                   atol=1e-10)
+        for engine in ("numba", "model_pass"):
+            np.testing.assert_allclose(fitted[kind, engine], fitted[kind, "numpy"], rtol=0,
+                                       atol=1e-10)
 
 
 # --- selection and recording --------------------------------------------------------------

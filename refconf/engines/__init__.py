@@ -49,12 +49,17 @@ class Engine:
         ``mlp(params, x, activation) -> outputs`` (:func:`refconf.conditioners.mlp`).
     conf_step, conf_step_inverse : callable
         As :func:`refconf.bijectors.coupling.conf_step` and ``conf_step_inverse``.
+    nll_and_grad : callable or None
+        ``nll_and_grad(model, params, x) -> (mean NLL, gradient pytree)`` of a whole CONF
+        model in one explicit pass (:func:`refconf.engines.model_pass.nll_and_grad`), for
+        :func:`refconf.train.fit`'s ``gradient``; None where autograd computes it.
     """
 
     name: str
     mlp: Callable
     conf_step: Callable
     conf_step_inverse: Callable
+    nll_and_grad: Callable | None = None
 
 
 def available_engines():
@@ -93,10 +98,10 @@ def _load(name):
         raise EngineUnavailableError(
             "engine='numba' needs the numba package, which is not installed "
             "(pip install numba); use engine='numpy' instead")
-    from . import numba_engine
+    from . import model_pass, numba_engine
 
     return Engine("numba", numba_engine.mlp, numba_engine.conf_step,
-                  numba_engine.conf_step_inverse)
+                  numba_engine.conf_step_inverse, model_pass.nll_and_grad)
 
 
 def get_engine(name="numpy"):

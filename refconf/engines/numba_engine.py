@@ -233,19 +233,27 @@ def _step_forward(x2, w_hat, s, t, alpha, alpha_prime, kind, overflow):
     """Values of eq. (5), ``F_m`` first; returns ``(y2, log_det, saved)`` with ``saved``
     the per-layer ``(u, U, q, layer output)`` the VJP reads, ``F_1``'s first.
 
-    The gates are the readable tier's :func:`~refconf.bijectors.elementwise.slog` and
-    :func:`~refconf.bijectors.elementwise.slog_inverse` (vectorised NumPy, with the
-    overflow guard); the convolutions are matrix products or FFTs (:func:`_transforms`).
+    The gates are one compiled pass per layer (:func:`refconf.engines._numba.slog_gates`,
+    the formulas of :func:`~refconf.bijectors.elementwise.slog` and
+    :func:`~refconf.bijectors.elementwise.slog_inverse` with the same overflow guard);
+    the convolutions are matrix products or FFTs (:func:`_transforms`).
     """
     ops = _transforms(kind, x2.shape[-1], x2.dtype)
     log_det = np.sum(ops.weights * np.log(np.abs(w_hat)), axis=(0, 2))
     log_det += np.sum(np.log(np.abs(s)), axis=(0, 2))
+    log_limit = np.log(np.finfo(x2.dtype).max)
     h, saved = x2, []
     for i in reversed(range(alpha.size)):
         u, U = ops.conv(h, w_hat[i])
-        q, log_df = slog(u, alpha[i])
-        h, log_dg = slog_inverse(s[i] * q, alpha_prime[i], _GATE["conf_step"], overflow)
-        log_det += np.sum(log_dg + log_df, axis=-1)
+        q, h, log_dfg, overflowed = _numba.slog_gates(u, s[i], alpha[i], alpha_prime[i],
+                                                      log_limit)
+        if overflowed and overflow == "raise":
+            raise ValueError(
+                f"{_GATE['conf_step']}: alpha*|y| + max(0, -log alpha) reaches "
+                f"log(max float) = {log_limit:.4g} at {overflowed} entries; "
+                "expm1(alpha*|y|) / alpha would overflow. Expected alpha*|y| below that "
+                "limit.")
+        log_det += log_dfg
         saved.append((u, U, q, h))
     return h + t, log_det, saved[::-1]
 
@@ -278,19 +286,29 @@ def _conf_step_vjp(argnums, ans, args, kwargs):
         _first_order(g)
         gy, gl = (np.ascontiguousarray(np.reshape(part, shape), dtype=x2.dtype)
                   for part, shape in zip(g, (x2.shape, x2.shape[:1])))
-        g_w, g_s = np.empty_like(w_hat), np.empty_like(s)
-        g_alpha, g_alpha_prime = np.empty_like(alpha), np.empty_like(alpha_prime)
-        gh = gy
-        for i, (u, U, q, y) in enumerate(saved):
-            gu, g_s[i], ga, gap = _numba.slog_gates_vjp(gh, gl, u, q, y, s[i], alpha[i],
-                                                       alpha_prime[i])
-            gh, g_w[i] = ops.conv_vjp(gu, w_hat[i], U)
-            g_alpha[i], g_alpha_prime[i] = np.sum(ga), np.sum(gap)
-        g_w += gl[:, None] * ops.weights / w_hat  # d log|w| = c / w (complex: c conj w / |w|^2)
+        gh, g_w, g_s, g_alpha, g_alpha_prime = _step_backward(
+            gy, gl, w_hat, s, alpha, alpha_prime, saved, ops)
         grads = _like((gh, g_w, g_s, gy, g_alpha, g_alpha_prime), args[:6])
         return tuple(grads[i] for i in argnums)
 
     return vjp
+
+
+def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
+    """Cotangents of :func:`_step_forward`'s inputs ``(x2, w_hat, s, alpha, alpha')``
+    (that of ``t`` is ``gy``) from those of ``y2`` and ``log_det``: one backward pass
+    through the layers, ``F_1`` first, with the gates' compiled VJP
+    (:func:`refconf.engines._numba.slog_gates_vjp`) and the transposed transforms."""
+    g_w, g_s = np.empty_like(w_hat), np.empty_like(s)
+    g_alpha, g_alpha_prime = np.empty_like(alpha), np.empty_like(alpha_prime)
+    gh = gy
+    for i, (u, U, q, y) in enumerate(saved):
+        gu, g_s[i], ga, gap = _numba.slog_gates_vjp(gh, gl, u, q, y, s[i], alpha[i],
+                                                   alpha_prime[i])
+        gh, g_w[i] = ops.conv_vjp(gu, w_hat[i], U)
+        g_alpha[i], g_alpha_prime[i] = np.sum(ga), np.sum(gap)
+    g_w += gl[:, None] * ops.weights / w_hat  # d log|w| = c / w (complex: c conj w / |w|^2)
+    return gh, g_w, g_s, g_alpha, g_alpha_prime
 
 
 defvjp_argnums(_conf_step, _conf_step_vjp)
@@ -371,20 +389,30 @@ def _conf_step_inverse_vjp(argnums, ans, args, kwargs):
         _first_order(g)
         gx, gl = (np.ascontiguousarray(np.reshape(part, shape), dtype=y2.dtype)
                   for part, shape in zip(g, (y2.shape, y2.shape[:1])))
-        g_w, g_s = np.empty_like(w_hat), np.empty_like(s)
-        g_alpha, g_alpha_prime = np.empty_like(alpha), np.empty_like(alpha_prime)
-        gh = gx
-        for i in reversed(range(alpha.size)):
-            h, v, u, U = saved[i]
-            gu, g_w[i] = ops.deconv_vjp(gh, w_hat[i], U)
-            gh, g_s[i], ga, gap = _numba.slog_gates_inverse_vjp(gu, gl, h, v, u, s[i],
-                                                               alpha[i], alpha_prime[i])
-            g_alpha[i], g_alpha_prime[i] = np.sum(ga), np.sum(gap)
-        g_w -= gl[:, None] * ops.weights / w_hat
+        gh, g_w, g_s, g_alpha, g_alpha_prime = _step_inverse_backward(
+            gx, gl, w_hat, s, alpha, alpha_prime, saved, ops)
         grads = _like((gh, g_w, g_s, -gh, g_alpha, g_alpha_prime), args[:6])
         return tuple(grads[i] for i in argnums)
 
     return vjp
+
+
+def _step_inverse_backward(gx, gl, w_hat, s, alpha, alpha_prime, saved, ops):
+    """Cotangents of :func:`_step_inverse`'s inputs ``(y2, w_hat, s, alpha, alpha')``
+    (that of ``t`` is minus that of ``y2``): backward through the layers in reverse (the
+    inverse of ``F_m``, applied last, first), with
+    :func:`refconf.engines._numba.slog_gates_inverse_vjp`."""
+    g_w, g_s = np.empty_like(w_hat), np.empty_like(s)
+    g_alpha, g_alpha_prime = np.empty_like(alpha), np.empty_like(alpha_prime)
+    gh = gx
+    for i in reversed(range(alpha.size)):
+        h, v, u, U = saved[i]
+        gu, g_w[i] = ops.deconv_vjp(gh, w_hat[i], U)
+        gh, g_s[i], ga, gap = _numba.slog_gates_inverse_vjp(gu, gl, h, v, u, s[i],
+                                                           alpha[i], alpha_prime[i])
+        g_alpha[i], g_alpha_prime[i] = np.sum(ga), np.sum(gap)
+    g_w -= gl[:, None] * ops.weights / w_hat
+    return gh, g_w, g_s, g_alpha, g_alpha_prime
 
 
 defvjp_argnums(_conf_step_inverse, _conf_step_inverse_vjp)
@@ -454,19 +482,26 @@ def _mlp_vjp(argnums, ans, args, kwargs):
 
     def vjp(g):
         _first_order(g)
-        grads = [None] * len(args)
-        ga = np.ascontiguousarray(g)
-        gb = ga.sum(axis=0)
-        for layer in reversed(range(len(Ws))):
-            grads[3 + 2 * layer] = inputs[layer].T @ ga
-            grads[4 + 2 * layer] = gb
-            if layer == 0:
-                grads[0] = ga @ Ws[0].T if 0 in argnums else None
-                break
-            ga, gb = _numba.activation_vjp(ga @ Ws[layer].T, inputs[layer], activation == "tanh")
+        g_x, g_weights = _mlp_backward(np.ascontiguousarray(g), inputs, Ws, activation,
+                                       input_grad=0 in argnums)
+        grads = [g_x, None, None, *g_weights]
         return tuple(grads[i] for i in argnums)
 
     return vjp
+
+
+def _mlp_backward(g, inputs, Ws, activation, input_grad=True):
+    """Backpropagation of :func:`_mlp_forward` from the output cotangent ``g``, with
+    ``inputs = [x, h_1, ..., h_{L-1}]``; returns ``(gx, [gW_1, gb_1, ..., gW_L, gb_L])``
+    (``gx`` None unless ``input_grad``)."""
+    grads = [None] * (2 * len(Ws))
+    ga, gb = g, g.sum(axis=0)
+    for layer in reversed(range(len(Ws))):
+        grads[2 * layer] = inputs[layer].T @ ga
+        grads[2 * layer + 1] = gb
+        if layer == 0:
+            return (ga @ Ws[0].T if input_grad else None), grads
+        ga, gb = _numba.activation_vjp(ga @ Ws[layer].T, inputs[layer], activation == "tanh")
 
 
 defvjp_argnums(_mlp, _mlp_vjp)
