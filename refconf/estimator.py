@@ -5,7 +5,6 @@ Like :class:`sklearn.neighbors.KernelDensity`: ``fit(X)``, ``score_samples(X)``
 ``sample(n_samples, random_state)``, plus ``save``/``load`` of the fitted model.
 """
 
-import autograd.numpy as np
 import numpy as onp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -15,6 +14,7 @@ from .engines import get_engine, resolve_engine
 from .flows import FlowModel, conf
 from .params import load_model, save_model
 from .train import fit as train_fit
+from .train import nll_objective
 
 __all__ = ["ConfDensity"]
 
@@ -130,7 +130,7 @@ class ConfDensity(BaseEstimator):
             X_train = X
         elif self.patience is not None and self.validation_fraction > 0 and len(X) >= 10:
             order = split_rng.permutation(len(X))
-            n_val = max(1, int(round(self.validation_fraction * len(X))))
+            n_val = max(1, round(self.validation_fraction * len(X)))
             X_train, X_val = X[order[n_val:]], X[order[:n_val]]
         else:
             X_train = X
@@ -143,13 +143,7 @@ class ConfDensity(BaseEstimator):
                                          random_state=init_seed)
         model = self.model_
 
-        def loss(params, batch):
-            return -np.mean(model.build(params, engine=engine).log_prob(batch))
-
-        gradient = None
-        if engine.nll_and_grad is not None:
-            def gradient(params, batch):
-                return engine.nll_and_grad(model, params, batch)
+        loss, gradient = nll_objective(model, engine)
 
         # Small matrix products: one BLAS thread is ~4x faster per step than two here,
         # whose threads spin against each other (measured, 2-core machine).

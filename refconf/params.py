@@ -40,7 +40,6 @@ import os
 import tempfile
 import zipfile
 
-import autograd.numpy as anp
 import numpy as np
 from autograd.misc.flatten import flatten as _autograd_flatten
 
@@ -49,9 +48,9 @@ __all__ = [
     "atomic_write",
     "check_params",
     "flatten",
-    "ravel",
     "load_checkpoint",
     "load_model",
+    "ravel",
     "save_checkpoint",
     "save_model",
     "tree_leaves",

@@ -23,15 +23,16 @@ import os
 import time
 import warnings
 
+import autograd.numpy as anp
 import numpy as np
 from autograd import value_and_grad
 from tqdm.auto import tqdm
 
 from .bijectors.base import validate_input
-from .params import (atomic_write, check_params, flatten, load_checkpoint, ravel,
-                     save_checkpoint)
+from .engines import get_engine
+from .params import atomic_write, check_params, flatten, load_checkpoint, ravel, save_checkpoint
 
-__all__ = ["FitResult", "adam_step", "clip_by_global_norm", "fit"]
+__all__ = ["FitResult", "adam_step", "clip_by_global_norm", "fit", "nll_objective"]
 
 _STOPPED_REASONS = ("completed", "early_stopping", "non_finite")
 
@@ -295,6 +296,38 @@ def _resume_state(path, state, config, rng):
     except (TypeError, ValueError, KeyError) as err:
         raise ValueError(f"{os.fspath(path)}: cannot restore the random generator: {err}") from None
     return saved
+
+
+def nll_objective(model, engine="numpy"):
+    """The mean negative log-likelihood of a CONF model for :func:`fit`: ``(loss, gradient)``.
+
+    ``loss(params, batch) = -mean(model.build(params, engine).log_prob(batch))``;
+    ``gradient`` is the engine's explicit whole-model pass
+    (:attr:`refconf.engines.Engine.nll_and_grad`) where it has one, else None (autograd).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refconf.flows import conf
+    >>> model = conf(3, steps=1, hidden=(4,))
+    >>> x = np.random.default_rng(0).normal(size=(8, 3))
+    >>> loss, gradient = nll_objective(model, "numba")
+    >>> params = model.init_params(x, random_state=0)
+    >>> bool(np.isclose(gradient(params, x)[0], loss(params, x)))
+    True
+    """
+    engine = get_engine(engine)
+
+    def loss(params, batch):
+        return -anp.mean(model.build(params, engine=engine).log_prob(batch))
+
+    if engine.nll_and_grad is None:
+        return loss, None
+
+    def gradient(params, batch):
+        return engine.nll_and_grad(model, params, batch)
+
+    return loss, gradient
 
 
 def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3, lr_decay=1.0,

@@ -24,8 +24,13 @@ from refconf import conditioners, engines, spectral
 from refconf.bijectors import coupling
 from refconf.bijectors.coupling import ConvCoupling, split_sizes
 from refconf.cli import main
-from refconf.engines import (EngineUnavailableError, get_engine, model_pass, numba_engine,
-                             resolve_engine)
+from refconf.engines import (
+    EngineUnavailableError,
+    get_engine,
+    model_pass,
+    numba_engine,
+    resolve_engine,
+)
 from refconf.estimator import ConfDensity
 from refconf.flows import conf
 from refconf.params import flatten, load_model, ravel

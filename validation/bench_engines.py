@@ -85,21 +85,18 @@ def _refconf_model(cfg):
 
 
 def _train_refconf(cfg):
-    import autograd.numpy as anp
-
-    from refconf.train import fit
+    from refconf.train import fit, nll_objective
 
     engine = cfg["impl"].split("-")[1]
     X = _data(cfg["batch"], cfg["dim"])
     model = _refconf_model(cfg)
     params = model.init_params(X, random_state=0)
-
-    def loss(p, batch):
-        return -anp.mean(model.build(p, engine=engine).log_prob(batch))
+    loss, gradient = nll_objective(model, engine)  # as ConfDensity.fit trains
 
     def run(epochs, params):
         return fit(loss, params, X, epochs=epochs, batch_size=cfg["batch"],
-                   learning_rate=1e-3, clip_norm=10.0, random_state=0, progress=False)
+                   learning_rate=1e-3, clip_norm=10.0, random_state=0, progress=False,
+                   gradient=gradient)
 
     params = run(cfg["warmup"], params).params
     gc.freeze()
@@ -190,19 +187,14 @@ def worker(spec):
 COLD_START = """
 import json, time
 start = time.perf_counter()
-import autograd.numpy as anp
-from autograd import value_and_grad
 from refconf.flows import conf
-from refconf.params import flatten
-from refconf.train import adam_step
+from refconf.train import fit, nll_objective
 imported = time.perf_counter()
 X = __import__("numpy").random.default_rng(0).normal(size=(512, {dim}))
 model = conf({dim}, steps={flow_steps}, m={m}, hidden={hidden})
-x, unflatten = flatten(model.init_params(X, random_state=0))
-objective = value_and_grad(
-    lambda x: -anp.mean(model.build(unflatten(x), engine="{engine}").log_prob(X)))
-value, g = objective(x)
-adam_step(x, g, 0 * x, 0 * x, 1, 1e-3)
+loss, gradient = nll_objective(model, "{engine}")
+fit(loss, model.init_params(X, random_state=0), X, epochs=1, batch_size=512,
+    progress=False, gradient=gradient)
 done = time.perf_counter()
 print(json.dumps({{"import": imported - start, "first_step": done - imported}}))
 """

@@ -22,48 +22,7 @@ shared machine whose other core is busy, each parallel call can wait a scheduler
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["activation_vjp", "slog_gates", "slog_gates_inverse_vjp", "slog_gates_vjp"]
-
-
-@njit(cache=True, error_model="numpy")
-def slog_gates(u, s, alpha, alpha_prime, log_limit):
-    """The gates of eq. (4) after the convolution, and their log-derivatives::
-
-        q = f_a(u) = sign(u) log1p(a|u|) / a
-        v = s q
-        y = g_{a'}(v) = sign(v) expm1(a'|v|) / a'
-        log_det[b] = sum_j [-log1p(a|u|) + a'|v|]
-
-    (``log|s|`` is left to the caller). Where the expanding gate would overflow, i.e.
-    ``a'|v| + max(0, -log a') >= log_limit`` (the log of the dtype's largest value; the
-    bound ``|g_{a'}(v)| < exp(a'|v|) / a'`` of
-    :func:`refconf.bijectors.elementwise.slog_inverse`), ``y`` overflows to a signed
-    infinity.
-
-    Returns ``(q, y, log_det, overflowed)``; ``overflowed`` counts the entries past the
-    bound.
-    For a batch of small rows one compiled pass is several times faster than the dozen
-    NumPy calls it replaces (``validation/bench_engines.py --profile``).
-    """
-    B, L = u.shape
-    q = np.empty_like(u)
-    y = np.empty_like(u)
-    log_det = np.zeros(B, dtype=u.dtype)
-    slack = max(0.0, -np.log(alpha_prime))
-    overflowed = 0
-    for b in prange(B):
-        acc = 0.0
-        for j in range(L):
-            t = np.log1p(alpha * abs(u[b, j]))
-            q[b, j] = np.sign(u[b, j]) * t / alpha
-            v = s[b, j] * q[b, j]
-            e = alpha_prime * abs(v)
-            if e + slack >= log_limit:
-                overflowed += 1
-            y[b, j] = np.sign(v) * np.expm1(e) / alpha_prime
-            acc += e - t
-        log_det[b] = acc
-    return q, y, log_det, overflowed
+__all__ = ["activation_vjp", "slog_gates_inverse_vjp", "slog_gates_vjp"]
 
 
 @njit(cache=True, error_model="numpy")
