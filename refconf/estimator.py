@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from .backend import to_numpy
 from .engines import get_engine, resolve_engine
 from .flows import FlowModel, conf
 from .params import load_model, save_model
@@ -47,9 +48,12 @@ class ConfDensity(BaseEstimator):
         identical fit.
     verbose : bool
         Show a progress bar with the live train/validation loss.
-    engine : {"auto", "numpy", "numba"}
+    engine : {"auto", "numpy", "numba", "cupy"}
         Implementation that runs (:mod:`refconf.engines`): ``"auto"`` is ``"numba"`` when
         numba is installed, else ``"numpy"``. The fitted model does not depend on it.
+        ``"cupy"`` evaluates and samples on a CUDA GPU (results come back as NumPy
+        arrays); it cannot train: fit with a CPU engine, then
+        ``set_params(engine="cupy")``.
 
     Attributes
     ----------
@@ -120,6 +124,10 @@ class ConfDensity(BaseEstimator):
         is held out (none when ``patience`` is None or the fraction is 0).
         """
         engine = get_engine(resolve_engine(self.engine))
+        if engine.name == "cupy":
+            raise ValueError(
+                "engine='cupy' evaluates and samples only (autograd cannot trace CuPy "
+                "arrays): fit with engine='numba' or 'numpy', then set_params(engine='cupy')")
         X = self._check_X(X, reset=True)
         # independent streams for the split, the initialisation and the batching
         split_seed, init_seed, train_seed = (
@@ -170,7 +178,7 @@ class ConfDensity(BaseEstimator):
         """Log-density ``log p(x)`` of each row of ``X``, in nats."""
         flow = self._flow()
         X = self._check_X(X, reset=False)
-        return onp.concatenate([flow.log_prob(X[i: i + _EVAL_BATCH])
+        return onp.concatenate([to_numpy(flow.log_prob(X[i: i + _EVAL_BATCH]))
                                 for i in range(0, len(X), _EVAL_BATCH)])
 
     def score(self, X, y=None):
@@ -178,8 +186,13 @@ class ConfDensity(BaseEstimator):
         return float(onp.sum(self.score_samples(X)))
 
     def sample(self, n_samples=1, random_state=None):
-        """``n_samples`` draws, shape ``(n_samples, n_features)``."""
-        return self._flow().sample(n_samples, random_state)
+        """``n_samples`` draws, shape ``(n_samples, n_features)`` (a NumPy array, whatever
+        the engine)."""
+        engine = get_engine(resolve_engine(self.engine))
+        if engine.sample is not None:
+            check_is_fitted(self, "params_")
+            return engine.sample(self.model_, self.params_, n_samples, random_state)
+        return to_numpy(self._flow().sample(n_samples, random_state))
 
     def save(self, path):
         """Write the fitted model to ``path`` (``.npz``, no pickle; atomic)."""

@@ -7,6 +7,7 @@ engine end at the same parameters. Compilation is cached, so the first run of th
 pays the JIT once (about 10 s).
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -368,7 +369,7 @@ model_cases = st.fixed_dictionaries({
     "seed": S.seeds()})
 
 
-def _perturbed_model(case, batch=17):
+def _perturbed_model(case, batch=17, scale=0.15):
     """A CONF model, data and parameters far from the identity (every leaf perturbed; not
     so far that the compounding expanding gates overflow)."""
     rng = np.random.default_rng(case["seed"])
@@ -377,7 +378,7 @@ def _perturbed_model(case, batch=17):
     model = conf(case["dim"], hidden=(6, 5), random_state=case["seed"], **settings)
     x = rng.normal(size=(batch, case["dim"]))
     theta, unflatten = flatten(model.init_params(x, random_state=case["seed"]))
-    return model, unflatten(theta + 0.15 * rng.normal(size=theta.shape)), x
+    return model, unflatten(theta + scale * rng.normal(size=theta.shape)), x
 
 
 @given(model_cases)
@@ -393,6 +394,21 @@ def test_model_pass_equals_autograd_of_the_readable_model(case):
     np.testing.assert_allclose(nll, loss(params), rtol=1e-12)
     np.testing.assert_allclose(ravel(grads), expected, rtol=0,
                                atol=1e-10 * max(1.0, np.max(np.abs(expected))))
+
+
+@given(model_cases)
+def test_model_pass_samples_equal_the_readable_flow(case):
+    model, params, _ = _perturbed_model(case, scale=0.05)
+    try:
+        expected = model.build(params, engine="numpy").sample(23, random_state=case["seed"])
+    except ValueError:  # a gate past the float range or a singular kernel: an error too
+        with pytest.raises(ValueError, match="overflow|not invertible|non-finite"):
+            model_pass.sample(model, params, 23, random_state=case["seed"])
+        return
+    np.testing.assert_allclose(model_pass.sample(model, params, 23, random_state=case["seed"]),
+                               expected, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="positive integer"):
+        model_pass.sample(model, params, 0)
 
 
 def test_fit_checks_the_shape_of_an_explicit_gradient():
@@ -445,8 +461,8 @@ def test_engines_are_selected_by_name():
     assert NUMBA.conf_step is numba_engine.conf_step
     assert get_engine(NUMBA) is NUMBA
     assert resolve_engine("auto") == "numba"
-    with pytest.raises(ValueError, match="unknown engine 'cupy'"):
-        get_engine("cupy")
+    with pytest.raises(ValueError, match="unknown engine 'cuda'"):
+        get_engine("cuda")
     with pytest.raises(ValueError, match="unknown engine"):
         ConvCoupling(conditioners.mlp_init(2, (3,), 6), np.zeros(1), np.zeros(1),
                      engine="fast")
@@ -475,6 +491,33 @@ def test_an_unavailable_engine_raises_a_clear_error(without_numba):
         ConfDensity(engine="numba", epochs=1).fit(np.random.default_rng(0).normal(size=(20, 3)))
 
 
+@pytest.mark.skipif("cupy" in engines.available_engines(), reason="a CUDA device is usable here")
+def test_the_cupy_engine_without_a_gpu_raises_a_clear_error_and_is_never_automatic(tmp_path,
+                                                                                  capsys):
+    with pytest.raises(EngineUnavailableError, match="cupy"):
+        get_engine("cupy")
+    assert "cupy" not in engines.available_engines()
+    assert resolve_engine("auto") != "cupy"
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    path = tmp_path / "model.npz"
+    ConfDensity(steps=1, hidden=(4,), epochs=1, random_state=0).fit(X).save(path)
+    data = tmp_path / "x.npy"
+    np.save(data, X)
+    assert main(["evaluate", str(path), str(data), "--engine", "cupy"]) == 2
+    assert "cupy" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # not a choice: training needs the CPU engines
+        main(["train", str(data), "--out", str(tmp_path / "m.npz"), "--engine", "cupy"])
+
+
+def test_the_estimator_refuses_to_train_on_the_gpu(monkeypatch):
+    readable = get_engine("numpy")
+    monkeypatch.setattr(engines, "get_engine", lambda name: dataclasses.replace(
+        readable, name="cupy") if name == "cupy" else readable)
+    monkeypatch.setattr("refconf.estimator.get_engine", engines.get_engine)
+    with pytest.raises(ValueError, match="evaluates and samples only"):
+        ConfDensity(engine="cupy", epochs=1).fit(np.random.default_rng(0).normal(size=(20, 3)))
+
+
 def test_estimator_records_the_engine_and_both_engines_fit_the_same(tmp_path):
     X = np.random.default_rng(1).normal(size=(120, 5))
     settings = {"steps": 2, "hidden": (8,), "epochs": 2, "batch_size": 40, "random_state": 0}
@@ -486,6 +529,8 @@ def test_estimator_records_the_engine_and_both_engines_fit_the_same(tmp_path):
                                rtol=0, atol=1e-10)
     np.testing.assert_allclose(fast.score_samples(X[:9]), readable.score_samples(X[:9]),
                                rtol=1e-12)
+    np.testing.assert_allclose(fast.sample(7, random_state=2),
+                               readable.sample(7, random_state=2), rtol=1e-10)
     path = tmp_path / "model.npz"
     fast.save(path)
     assert load_model(path)[2]["engine"] == "numba"

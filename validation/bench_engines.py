@@ -23,7 +23,9 @@ How it measures
   of all processes; the spread is the 10-90 % range of the per-process medians. Wall
   time (perf_counter) is the figure; CPU time of the process (process_time) is reported
   too, because this machine is shared and wall time on it includes waiting.
-* Sampling: ``flow.sample(n)`` (zuko: ``flow().sample((n,))`` without gradients), n =
+* Sampling: as ``ConfDensity.sample`` runs it (the numba engine:
+  :func:`refconf.engines.model_pass.sample`; numpy: ``flow.sample(n)``; zuko:
+  ``flow().sample((n,))`` without gradients), n =
   10,000, throughput = n / median time.
 * Cold start: a fresh interpreter per run; "cold" points NUMBA_CACHE_DIR at an empty
   folder, "warm" at one a previous run filled.
@@ -147,13 +149,22 @@ def _train_zuko(cfg):
 
 
 def _sample_refconf(cfg):
-    engine = cfg["impl"].split("-")[1]
+    from refconf.engines import get_engine
+
+    engine = get_engine(cfg["impl"].split("-")[1])
     model = _refconf_model(cfg)
     params = model.init_params(_data(4096, cfg["dim"]), random_state=0)
-    flow = model.build(params, engine=engine)
-    flow.sample(cfg["n_samples"], random_state=0)
+    if engine.sample is not None:  # as ConfDensity.sample runs
+        def draw(i):
+            return engine.sample(model, params, cfg["n_samples"], random_state=i)
+    else:
+        flow = model.build(params, engine=engine)
+
+        def draw(i):
+            return flow.sample(cfg["n_samples"], random_state=i)
+    draw(0)
     gc.freeze()
-    return _time_calls(lambda i: flow.sample(cfg["n_samples"], random_state=i), cfg["steps"])
+    return _time_calls(draw, cfg["steps"])
 
 
 def _sample_zuko(cfg):

@@ -8,8 +8,14 @@
     The conditioner MLP and the CONF step each as one autograd primitive with an analytic
     VJP (:mod:`refconf.engines.numba_engine`): BLAS products, NumPy's vectorised
     transcendental functions and compiled elementwise backward kernels
-    (:mod:`refconf.engines._numba`). The same training loop and API, with a few autograd
-    nodes per coupling step instead of hundreds; first derivatives only.
+    (:mod:`refconf.engines._numba`), and a whole-model explicit reverse pass for training
+    (:mod:`refconf.engines.model_pass`, no autograd). The same training loop and API;
+    first derivatives only.
+``"cupy"``
+    The readable functions on CuPy arrays on a CUDA GPU (:mod:`refconf.backend`: every
+    spectral function and bijector runs in its input's array namespace, the DCT-I through
+    the rfft of the whole-sample extension). Evaluation and sampling only: autograd cannot
+    trace CuPy arrays. Never chosen by ``"auto"``.
 
 Examples
 --------
@@ -19,7 +25,7 @@ Examples
 >>> get_engine("fortran")
 Traceback (most recent call last):
 ...
-ValueError: unknown engine 'fortran'; expected one of ('numpy', 'numba')
+ValueError: unknown engine 'fortran'; expected one of ('numpy', 'numba', 'cupy')
 """
 
 import dataclasses
@@ -30,7 +36,7 @@ from collections.abc import Callable
 __all__ = ["ENGINES", "Engine", "EngineUnavailableError", "available_engines",
            "default_engine", "get_engine", "resolve_engine"]
 
-ENGINES = ("numpy", "numba")
+ENGINES = ("numpy", "numba", "cupy")
 
 
 class EngineUnavailableError(ImportError, ValueError):
@@ -53,6 +59,10 @@ class Engine:
         ``nll_and_grad(model, params, x) -> (mean NLL, gradient pytree)`` of a whole CONF
         model in one explicit pass (:func:`refconf.engines.model_pass.nll_and_grad`), for
         :func:`refconf.train.fit`'s ``gradient``; None where autograd computes it.
+    sample : callable or None
+        ``sample(model, params, n, random_state) -> x``, the samples of
+        :meth:`refconf.flows.Flow.sample` without its log-dets
+        (:func:`refconf.engines.model_pass.sample`); None where ``Flow.sample`` runs.
     """
 
     name: str
@@ -60,11 +70,25 @@ class Engine:
     conf_step: Callable
     conf_step_inverse: Callable
     nll_and_grad: Callable | None = None
+    sample: Callable | None = None
 
 
 def available_engines():
-    """Names of the engines whose packages import here, in :data:`ENGINES` order."""
-    return tuple(name for name in ENGINES if name == "numpy" or _has_numba())
+    """Names of the engines that run here (package installed; for ``"cupy"`` also a CUDA
+    device), in :data:`ENGINES` order."""
+    return tuple(name for name in ENGINES if _available(name))
+
+
+def _available(name):
+    if name == "numpy":
+        return True
+    if name == "numba":
+        return _has_numba()
+    try:
+        get_engine(name)
+    except EngineUnavailableError:
+        return False
+    return True
 
 
 @functools.cache
@@ -73,7 +97,8 @@ def _has_numba():
 
 
 def default_engine():
-    """``"numba"`` when numba is installed, else ``"numpy"``."""
+    """``"numba"`` when numba is installed, else ``"numpy"`` (``"cupy"`` only by name: a
+    GPU is never chosen silently)."""
     return "numba" if _has_numba() else "numpy"
 
 
@@ -89,6 +114,8 @@ def resolve_engine(name):
 
 @functools.cache
 def _load(name):
+    # a failed load (EngineUnavailableError) is not cached: installing the package or
+    # attaching a device takes effect in the same process
     if name == "numpy":
         from ..bijectors.coupling import conf_step, conf_step_inverse
         from ..conditioners import mlp
@@ -98,10 +125,17 @@ def _load(name):
         raise EngineUnavailableError(
             "engine='numba' needs the numba package, which is not installed "
             "(pip install numba); use engine='numpy' instead")
+    if name == "cupy":
+        from ..backend import require_cupy
+        from ..bijectors.coupling import conf_step, conf_step_inverse
+        from ..conditioners import mlp
+
+        require_cupy()
+        return Engine("cupy", mlp, conf_step, conf_step_inverse)
     from . import model_pass, numba_engine
 
     return Engine("numba", numba_engine.mlp, numba_engine.conf_step,
-                  numba_engine.conf_step_inverse, model_pass.nll_and_grad)
+                  numba_engine.conf_step_inverse, model_pass.nll_and_grad, model_pass.sample)
 
 
 def get_engine(name="numpy"):
@@ -112,7 +146,8 @@ def get_engine(name="numpy"):
     ValueError
         For a name not in :data:`ENGINES`.
     EngineUnavailableError
-        When the engine's package is not installed.
+        When the engine's package is not installed (for ``"cupy"``: or no CUDA device
+        is usable).
     """
     if isinstance(name, Engine):
         return name

@@ -39,7 +39,7 @@ import numpy as np
 from ..bijectors.coupling import split_sizes
 from . import numba_engine as kernels
 
-__all__ = ["nll_and_grad"]
+__all__ = ["nll_and_grad", "sample"]
 
 
 def _contiguous(a, dtype):
@@ -58,6 +58,9 @@ class _ActNorm:
         self.y = (x - self.loc) * self.scale
         return self.y, -np.sum(self.log_scale)
 
+    def inverse(self, y):
+        return y * np.exp(self.log_scale) + self.loc
+
     def backward(self, g, gl_sum):
         g_x = g * self.scale
         grads = {"loc": -g_x.sum(axis=0),
@@ -68,6 +71,9 @@ class _ActNorm:
 class _Reverse:
     def forward(self, x):
         return x[:, ::-1], 0.0
+
+    def inverse(self, y):
+        return y[:, ::-1]
 
     def backward(self, g, gl_sum):
         return g[:, ::-1], None
@@ -82,6 +88,9 @@ class _Permutation:
 
     def forward(self, x):
         return x[:, self.perm], 0.0
+
+    def inverse(self, y):
+        return y[:, self.inverse_perm]
 
     def backward(self, g, gl_sum):
         return g[:, self.inverse_perm], None
@@ -103,6 +112,9 @@ class _Invertible1x1:
     def forward(self, x):
         self.x = x
         return x @ self.M.T, np.sum(self.log_s)
+
+    def inverse(self, y):
+        return np.linalg.solve(self.M, y.T).T
 
     def backward(self, g, gl_sum):
         g_A = np.empty_like(self.M)
@@ -139,18 +151,24 @@ class _Coupling:
     def _join(self, base, update):
         return np.concatenate([update, base] if self.swap else [base, update], axis=1)
 
-    def forward(self, x, overflow="inf"):
-        base, x2 = self._split(x)
-        self.base = np.ascontiguousarray(base)
-        B, m, du = x.shape[0], self.m, self.d_update
-        out, self.hidden = kernels._mlp_forward(self.base, self.activation, self.Ws, self.bs)
-        out = out.reshape(B, 2 * m + 1, du)
+    def _conditioner(self, base):
+        """``((w, s, t), hidden)``: the spectra ``(m, B, bins)``, scales ``(m, B, d2)`` and
+        shift ``(B, d2)`` from the conditioner (as ``ConvCoupling._conditioner_outputs``),
+        and the MLP's hidden activations."""
+        m = self.m
+        out, hidden = kernels._mlp_forward(base, self.activation, self.Ws, self.bs)
+        out = out.reshape(base.shape[0], 2 * m + 1, self.d_update)
         o_w = out[:, :m].transpose(1, 0, 2)
         if self.kind == "circular":
             o_w = np.fft.rfft(o_w, axis=-1)
-        self.w = np.ascontiguousarray(np.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w)
-        self.s = np.ascontiguousarray(np.exp(out[:, m: 2 * m].transpose(1, 0, 2)))
-        t = out[:, 2 * m]
+        w = np.ascontiguousarray(np.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w)
+        s = np.ascontiguousarray(np.exp(out[:, m: 2 * m].transpose(1, 0, 2)))
+        return (w, s, out[:, 2 * m]), hidden
+
+    def forward(self, x, overflow="inf"):
+        base, x2 = self._split(x)
+        self.base = np.ascontiguousarray(base)
+        (self.w, self.s, t), self.hidden = self._conditioner(self.base)
         y2, log_det, self.saved = kernels._step_forward(
             np.ascontiguousarray(x2), self.w, self.s, t, self.alpha, self.alpha_prime,
             self.kind, overflow)
@@ -158,17 +176,10 @@ class _Coupling:
 
     def inverse(self, y):
         base, y2 = self._split(y)
-        B, m, du = y.shape[0], self.m, self.d_update
-        out = kernels._mlp_forward(np.ascontiguousarray(base), self.activation, self.Ws,
-                                   self.bs)[0].reshape(B, 2 * m + 1, du)
-        o_w = out[:, :m].transpose(1, 0, 2)
-        if self.kind == "circular":
-            o_w = np.fft.rfft(o_w, axis=-1)
-        w = np.ascontiguousarray(np.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w)
-        s = np.ascontiguousarray(np.exp(out[:, m: 2 * m].transpose(1, 0, 2)))
-        x2, log_det, _ = kernels._step_inverse(np.ascontiguousarray(y2), w, s, out[:, 2 * m],
-                                               self.alpha, self.alpha_prime, self.kind)
-        return self._join(base, x2), log_det
+        out, _ = self._conditioner(base)
+        x2 = kernels._step_inverse(np.ascontiguousarray(y2), *out, self.alpha,
+                                   self.alpha_prime, self.kind)[0]
+        return self._join(base, x2)
 
     def backward(self, g, gl):
         g_base, g_y2 = self._split(g)
@@ -273,3 +284,33 @@ def nll_and_grad(model, params, x):
         if layer_grads is not None:
             grads["steps"][k][key] = layer_grads
     return nll, grads
+
+
+def sample(model, params, n, random_state=None):
+    """``n`` samples of the CONF model: base draws inverted through the layers, without
+    the log-dets :meth:`refconf.flows.Flow.sample` computes on the way.
+
+    The base draws are :class:`refconf.flows.StandardNormal`'s for the same
+    ``random_state``, so the samples equal ``model.build(params).sample(n, random_state)``.
+    An expanding gate that overflows raises ``ValueError``, as there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refconf.flows import conf
+    >>> model = conf(5, steps=2, hidden=(8,))
+    >>> params = model.init_params(np.random.default_rng(0).normal(size=(64, 5)))
+    >>> bool(np.allclose(sample(model, params, 10, random_state=1),
+    ...                  model.build(params).sample(10, random_state=1), rtol=1e-12))
+    True
+    """
+    from ..flows import StandardNormal
+
+    if int(n) != n or n < 1:
+        raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
+    h = StandardNormal(model.dim).sample(int(n), random_state)
+    dtype = np.result_type(_dtype(params), h.dtype)
+    h = _contiguous(h, dtype)
+    for _, _, layer in reversed(_layers(model, params, dtype)):
+        h = layer.inverse(h)
+    return h
