@@ -151,6 +151,7 @@ THEORY_LINKS = {
     "refconf.bijectors.autoregressive": ["cov", "uci"],
     "refconf.conformance": ["conformance"],
     "refconf.engines": ["engines"],
+    "refconf.backend": ["engines"],
     "refconf.baselines": ["uci"],
     "refconf.reproduce": ["uci", "padding"],
     "refconf.cli": ["toy", "uci"],

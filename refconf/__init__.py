@@ -7,7 +7,7 @@ Forward maps data to latent and returns ``(z, log|det dz/dx|)``.
 
 __version__ = "0.1.0"
 
-from . import baselines, data
+from . import backend, baselines, data
 from .baselines import build_model, load_flow_model, model_from_spec
 from .bijectors import (
     ActNorm,
@@ -44,7 +44,7 @@ from .train import FitResult, fit
 
 __all__ = [
     "__version__",
-    "data", "baselines",
+    "backend", "data", "baselines",
     "build_model", "model_from_spec", "load_flow_model",
     "AffineCoupling", "MaskedAutoregressive",
     "ConfDensity",

@@ -3,17 +3,19 @@
 A conditioner reads the unchanged half ``x1`` of a coupling step and outputs every
 data-adaptive quantity of that step (kernel spectra, scales, shift). Parameters are a
 plain list of ``{"W": (n_in, n_out), "b": (n_out,)}`` dicts, so autograd differentiates
-them like any other pytree.
+them like any other pytree; arrays of another array-API library (CuPy) compute in that
+library (:mod:`refconf.backend`).
 """
 
-import autograd.numpy as np
 import numpy as onp
+
+from . import backend
 
 __all__ = ["ACTIVATIONS", "mlp_init", "mlp"]
 
 ACTIVATIONS = {
-    "relu": lambda a: np.maximum(a, 0.0),
-    "tanh": np.tanh,
+    "relu": lambda a: backend.namespace(a).maximum(a, 0.0),
+    "tanh": lambda a: backend.namespace(a).tanh(a),
 }
 
 
@@ -65,5 +67,5 @@ def mlp(params, x, activation="relu"):
     act = ACTIVATIONS[activation]
     h = x
     for layer in params[:-1]:
-        h = act(np.dot(h, layer["W"]) + layer["b"])
-    return np.dot(h, params[-1]["W"]) + params[-1]["b"]
+        h = act(h @ layer["W"] + layer["b"])
+    return h @ params[-1]["W"] + params[-1]["b"]

@@ -10,14 +10,20 @@ saving::
     flow = model.build(params)
     log_p = flow.log_prob(x)          # log N(z; 0, I) + log|det dz/dx|
     x_new = flow.sample(100, random_state=1)
+
+A flow computes in the array namespace of its parameters (:mod:`refconf.backend`): NumPy
+under autograd, or CuPy on a GPU (``model.build(params, engine="cupy")``, or any flow
+moved with ``flow.to("cupy")``).
 """
 
+import functools
+import math
 import warnings
 
-import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
+from . import backend
 from .bijectors import ActNorm, Chain, Invertible1x1, Permutation, Reverse
 from .bijectors.base import validate_input
 from .bijectors.coupling import KERNEL_KINDS, SPECTRUM_PARAMETERISATIONS, ConvCoupling, split_sizes
@@ -37,9 +43,16 @@ class StandardNormal:
 
     def log_prob(self, z):
         """``log N(z; 0, I) = -|z|^2 / 2 - D log(2 pi) / 2``, one value per row."""
-        return -0.5 * np.sum(z**2, axis=-1) - 0.5 * self.dim * onp.log(2 * onp.pi)
+        xp = backend.namespace(z)
+        # a float64 scalar: float32 z gives float64 log-densities in every namespace
+        log_norm = 0.5 * self.dim * onp.log(2 * onp.pi)
+        if not backend.is_autograd(xp):
+            log_norm = backend.asarray(xp, log_norm)
+        return -0.5 * xp.sum(z**2, axis=-1) - log_norm
 
     def sample(self, n, random_state=None):
+        """``n`` draws as a NumPy array (NumPy's generator, whatever device the flow
+        computes on, so that a seed gives the same samples everywhere)."""
         return onp.random.default_rng(random_state).standard_normal((n, self.dim))
 
 
@@ -55,34 +68,62 @@ class Flow:
     def __init__(self, base, chain):
         self.base, self.chain = base, chain
 
+    @functools.cached_property
+    def namespace(self):
+        """The array namespace of the chain's parameters (``autograd.numpy`` for NumPy
+        ones, e.g. ``array_api_compat.cupy`` for CuPy ones)."""
+        return self.chain.namespace()
+
+    def to(self, target):
+        """The same flow with its parameters moved to ``target`` (``"numpy"``, ``"cupy"``
+        or an array namespace module; :meth:`refconf.bijectors.base.Bijector.to`)."""
+        return Flow(self.base, self.chain.to(target))
+
+    def _in_namespace(self, x):
+        """``x`` moved to the flow's namespace when it lives elsewhere."""
+        xp = self.namespace
+        value = getval(x)
+        if not hasattr(value, "shape") or backend.namespace(value) is xp:
+            return x
+        return backend.to_device(value, "numpy" if backend.is_autograd(xp) else xp)
+
     def forward(self, x):
-        """``(z, log|det dz/dx|)``."""
-        x = validate_input(x, 1, (self.base.dim,), "Flow input")
+        """``(z, log|det dz/dx|)``; ``x`` is moved to the flow's namespace first."""
+        x = validate_input(self._in_namespace(x), 1, (self.base.dim,), "Flow input")
         return self.chain.forward(x, validate=False)
 
     def log_prob(self, x):
         """``log p(x) = log base(z) + log|det dz/dx|`` per sample (MATH.md section 0).
 
-        A sample whose forward pass overflows (an expanding S-Log gate far in the tails)
-        has a density below the floating-point range: it gets ``-inf`` and a
-        ``RuntimeWarning``, never NaN.
+        Computed in the flow's namespace (NumPy or device input; the result lives where
+        the flow's parameters do). A sample whose forward pass overflows (an expanding
+        S-Log gate far in the tails) has a density below the floating-point range: it
+        gets ``-inf`` and a ``RuntimeWarning``, never NaN.
         """
         with onp.errstate(invalid="ignore", over="ignore"):  # reported below, once
             z, log_det = self.forward(x)
             log_p = self.base.log_prob(z) + log_det
-        finite = onp.isfinite(getval(log_p))
-        if not onp.all(finite):
+        xp = backend.namespace(log_p)
+        finite = xp.isfinite(getval(log_p))
+        if not bool(xp.all(finite)):
             warnings.warn(
-                f"{int(onp.sum(~finite))} sample(s) overflowed in the forward pass; their "
+                f"{int(onp.sum(~backend.host_value(finite)))} sample(s) overflowed in the forward pass; their "
                 "log-density is reported as -inf", RuntimeWarning, stacklevel=2)
-            log_p = np.where(finite, log_p, -onp.inf)
+            if backend.is_autograd(xp):
+                log_p = xp.where(finite, log_p, -onp.inf)
+            else:
+                log_p = xp.where(finite, log_p, xp.full_like(log_p, -math.inf))
         return log_p
 
     def sample(self, n, random_state=None):
-        """``n`` samples by one inverse pass of base samples."""
+        """``n`` samples by one inverse pass of base samples.
+
+        The base samples are drawn on the CPU (the same seed gives the same samples on
+        every device) and moved to the flow's namespace for the inverse pass."""
         if int(n) != n or n < 1:
             raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
-        x, _ = self.chain.inverse(self.base.sample(int(n), random_state), validate=False)
+        z = self._in_namespace(self.base.sample(int(n), random_state))
+        x, _ = self.chain.inverse(z, validate=False)
         return x
 
 
@@ -183,14 +224,25 @@ class FlowModel:
     def build(self, params, engine="numpy"):
         """The :class:`Flow` of these parameters (callable inside autograd-traced code).
 
-        ``engine`` (``"numpy"`` or ``"numba"``, :mod:`refconf.engines`) chooses the
-        implementation that runs; it is a runtime choice, not part of the spec.
+        ``engine`` (:mod:`refconf.engines`) chooses the implementation that runs; it is a
+        runtime choice, not part of the spec. ``"cupy"`` moves the parameters to the GPU
+        (:func:`refconf.backend.to_device`) and runs the readable functions there.
+        ``"numpy"`` runs the readable functions on the parameters as they are: NumPy, or
+        arrays of any array-API library. ``"numba"`` needs NumPy parameters.
         """
         steps = params["steps"]
         if len(steps) != int(self.spec["steps"]):
             raise ValueError(
                 f"parameters hold {len(steps)} steps, the spec expects {self.spec['steps']}")
         engine = get_engine(engine)
+        if engine.name == "cupy":
+            params = backend.to_device(params, "cupy")
+            steps = params["steps"]
+        elif engine.name == "numba" and not backend.is_autograd(backend.tree_namespace(params)):
+            raise ValueError(
+                "engine='numba' runs on NumPy arrays only, but the parameters are device "
+                "arrays; use engine='cupy' or 'numpy', or move them with "
+                "refconf.backend.to_numpy(params)")
         return Flow(StandardNormal(self.dim),
                     Chain([self._step(k, st, engine) for k, st in enumerate(steps)]))
 

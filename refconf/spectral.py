@@ -1,8 +1,11 @@
 """Symmetric (DCT-I) and circular (DFT) convolutions, their inverses and log-determinants.
 
 The readable tier: every map is diagonalised by a fast transform, so convolution,
-deconvolution and the log-determinant each cost O(N log N). All functions are plain
-``autograd.numpy`` over the primitives and differentiate in every argument.
+deconvolution and the log-determinant each cost O(N log N). On NumPy arrays every
+function is plain ``autograd.numpy`` over the primitives and differentiates in every
+argument; on arrays of another array-API library (CuPy, :mod:`refconf.backend`) the same
+maps run in that library, the DCT-I as the rfft of the whole-sample extension
+(:func:`refconf.primitives.dct1_via_rfft`), without gradients.
 
 Shapes
 ------
@@ -20,7 +23,8 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
-from .primitives import dct1, idct1, irfft, rfft
+from . import backend
+from .primitives import dct1, dct1_via_rfft, idct1, idct1_via_irfft, irfft, rfft
 
 __all__ = [
     "symmetric_spectrum",
@@ -41,13 +45,20 @@ def _check_ndim(ndim):
         raise ValueError(f"ndim must be 1 (sequences) or 2 (images), got {ndim!r}")
 
 
-def _dct1n(x, ndim, inverse=False):
+def _dct1n(x, ndim, xp, inverse=False):
     """DCT-I over the last ``ndim`` axes; an axis of length 1 is left alone (L = 1 is a
     scalar multiply, MATH.md section 2)."""
-    transform = idct1 if inverse else dct1
+    if backend.is_autograd(xp):
+        transform = idct1 if inverse else dct1
+        for axis in range(-ndim, 0):
+            if np.shape(x)[axis] > 1:
+                x = transform(x, axis=axis)
+        return x
+    # FFT-only libraries transform the last axis; the axis before it is swapped in
+    transform = idct1_via_irfft if inverse else dct1_via_rfft
     for axis in range(-ndim, 0):
-        if np.shape(x)[axis] > 1:
-            x = transform(x, axis=axis)
+        if x.shape[axis] > 1:
+            x = xp.moveaxis(transform(xp.moveaxis(x, axis, -1), xp), -1, axis)
     return x
 
 
@@ -62,20 +73,30 @@ def _check_event(x, spectrum, ndim, expected, what):
 
 def check_invertible(spectrum, ndim, what="spectrum"):
     """Raise ``ValueError`` if any eigenvalue is zero, non-finite, or so small relative to
-    the largest of its event (``|w| <= eps * max|w|``) that dividing by it is meaningless."""
-    w = onp.abs(getval(spectrum))
+    the largest of its event (``|w| <= eps * max|w|``) that dividing by it is meaningless.
+
+    On a device array the check is one reduction and one device-to-host boolean; the
+    details of a failure are read back only to write the message."""
+    value = getval(spectrum)
+    xp = backend.namespace(value)
+    xp = onp if backend.is_autograd(xp) else xp
+    w = xp.abs(value)
+    axes = tuple(range(-ndim, 0))
+    eps = float(xp.finfo(w.dtype if xp.isdtype(w.dtype, "real floating") else xp.float64).eps)
+    # NaN fails every comparison and an infinity sets its event's scale to inf: both
+    # fail the test below, so one reduction covers finiteness too
+    good = xp.isfinite(w) & (w > eps * xp.max(w, axis=axes, keepdims=True))
+    if bool(xp.all(good)):
+        return
+    w = backend.host_value(w)
     if not onp.all(onp.isfinite(w)):
         raise ValueError(f"{what} has non-finite eigenvalues; cannot invert")
-    axes = tuple(range(-ndim, 0))
-    scale = onp.max(w, axis=axes, keepdims=True)
-    eps = onp.finfo(w.dtype).eps if onp.issubdtype(w.dtype, onp.floating) else onp.finfo(float).eps
-    bad = w <= eps * scale
-    if onp.any(bad):
-        raise ValueError(
-            f"{what} has {int(onp.sum(bad))} zero or near-zero eigenvalue(s) "
-            f"(smallest |w| = {w.min():.3g}, largest = {w.max():.3g}); the convolution is "
-            "not invertible. Expected every |eigenvalue| > eps * max |eigenvalue|."
-        )
+    bad = w <= eps * onp.max(w, axis=axes, keepdims=True)
+    raise ValueError(
+        f"{what} has {int(onp.sum(bad))} zero or near-zero eigenvalue(s) "
+        f"(smallest |w| = {w.min():.3g}, largest = {w.max():.3g}); the convolution is "
+        "not invertible. Expected every |eigenvalue| > eps * max |eigenvalue|."
+    )
 
 
 # --- symmetric convolution (DCT-I) -------------------------------------------------------
@@ -85,7 +106,7 @@ def symmetric_spectrum(w, ndim=1):
     """Eigenvalues ``w_hat = dct1(w)`` of the symmetric convolution by the spatial kernel
     ``w`` (``L`` samples per axis), over the last ``ndim`` axes."""
     _check_ndim(ndim)
-    return _dct1n(w, ndim)
+    return _dct1n(w, ndim, backend.namespace(w))
 
 
 def symmetric_conv(x, w_hat, ndim=1):
@@ -118,7 +139,8 @@ def symmetric_conv(x, w_hat, ndim=1):
     """
     _check_ndim(ndim)
     _check_event(x, w_hat, ndim, tuple(np.shape(w_hat)[-ndim:]), "symmetric_conv")
-    return _dct1n(w_hat * _dct1n(x, ndim), ndim, inverse=True)
+    xp = backend.namespace(x, w_hat)
+    return _dct1n(w_hat * _dct1n(x, ndim, xp), ndim, xp, inverse=True)
 
 
 def symmetric_deconv(y, w_hat, ndim=1):
@@ -129,8 +151,9 @@ def symmetric_deconv(y, w_hat, ndim=1):
     """
     _check_ndim(ndim)
     _check_event(y, w_hat, ndim, tuple(np.shape(w_hat)[-ndim:]), "symmetric_deconv")
+    xp = backend.namespace(y, w_hat)
     check_invertible(w_hat, ndim, "symmetric_deconv: the kernel spectrum")
-    return _dct1n(_dct1n(y, ndim) / w_hat, ndim, inverse=True)
+    return _dct1n(_dct1n(y, ndim, xp) / w_hat, ndim, xp, inverse=True)
 
 
 def symmetric_log_abs_det(w_hat, event_ndim=1):
@@ -149,19 +172,23 @@ def symmetric_log_abs_det(w_hat, event_ndim=1):
     >>> bool(np.isclose(symmetric_log_abs_det(w_hat), np.linalg.slogdet(J)[1]))
     True
     """
-    axes = tuple(range(-event_ndim, 0))
-    return np.sum(np.log(np.abs(w_hat)), axis=axes)
+    xp = backend.namespace(w_hat)
+    return xp.sum(xp.log(xp.abs(w_hat)), axis=tuple(range(-event_ndim, 0)))
 
 
 # --- circular convolution (DFT) ----------------------------------------------------------
 
 
-def _rfftn(x, ndim):
+def _rfftn(x, ndim, xp):
+    if not backend.is_autograd(xp):
+        return xp.fft.rfftn(x, axes=tuple(range(-ndim, 0)))
     X = rfft(x, axis=-1)
     return np.fft.fft(X, axis=-2) if ndim == 2 else X
 
 
-def _irfftn(X, n, ndim):
+def _irfftn(X, n, ndim, xp):
+    if not backend.is_autograd(xp):
+        return xp.fft.irfftn(X, s=tuple(X.shape[-ndim:-1]) + (n,), axes=tuple(range(-ndim, 0)))
     if ndim == 2:
         X = np.fft.ifft(X, axis=-2)
     return irfft(X, n, axis=-1)
@@ -175,7 +202,7 @@ def circular_spectrum(w, ndim=1):
     """Half spectrum of the real spatial kernel ``w`` over the last ``ndim`` axes
     (``rfft`` in 1-D, ``rfft2`` layout in 2-D): ``W(k) = sum_n w(n) exp(-2 pi i k n / N)``."""
     _check_ndim(ndim)
-    return _rfftn(w, ndim)
+    return _rfftn(w, ndim, backend.namespace(w))
 
 
 def circular_kernel(w_half, n, ndim=1):
@@ -183,7 +210,7 @@ def circular_kernel(w_half, n, ndim=1):
     ``n`` is the length of the last axis. Self-conjugate bins' imaginary parts are
     dropped, as for any real kernel."""
     _check_ndim(ndim)
-    return _irfftn(w_half, n, ndim)
+    return _irfftn(w_half, n, ndim, backend.namespace(w_half))
 
 
 def _check_half(x, w_half, ndim, what):
@@ -226,7 +253,8 @@ def circular_conv(x, w_half, ndim=1):
     """
     _check_ndim(ndim)
     _check_half(x, w_half, ndim, "circular_conv")
-    return _irfftn(w_half * _rfftn(x, ndim), np.shape(x)[-1], ndim)
+    xp = backend.namespace(x, w_half)
+    return _irfftn(w_half * _rfftn(x, ndim, xp), np.shape(x)[-1], ndim, xp)
 
 
 def circular_deconv(y, w_half, ndim=1):
@@ -235,8 +263,9 @@ def circular_deconv(y, w_half, ndim=1):
     Raises ``ValueError`` when an eigenvalue is zero or near zero."""
     _check_ndim(ndim)
     _check_half(y, w_half, ndim, "circular_deconv")
+    xp = backend.namespace(y, w_half)
     check_invertible(w_half, ndim, "circular_deconv: the kernel spectrum")
-    return _irfftn(_rfftn(y, ndim) / w_half, np.shape(y)[-1], ndim)
+    return _irfftn(_rfftn(y, ndim, xp) / w_half, np.shape(y)[-1], ndim, xp)
 
 
 def _hermitian_weights(n):
@@ -284,5 +313,6 @@ def circular_log_abs_det(w_half, n, ndim=1, event_ndim=None):
             f"bins, got {np.shape(w_half)[-1]}"
         )
     event_ndim = ndim if event_ndim is None else event_ndim
-    terms = _hermitian_weights(n) * np.log(np.abs(w_half))
-    return np.sum(terms, axis=tuple(range(-event_ndim, 0)))
+    xp = backend.namespace(w_half)
+    terms = backend.asarray(xp, _hermitian_weights(n)) * xp.log(xp.abs(w_half))
+    return xp.sum(terms, axis=tuple(range(-event_ndim, 0)))

@@ -1,9 +1,9 @@
 """Real NVP's affine coupling step (Dinh, Sohl-Dickstein & Bengio 2017, eqs. 6-7)."""
 
-import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
+from .. import backend
 from ..conditioners import ACTIVATIONS, mlp, mlp_init
 from .base import HalfCoupling
 
@@ -86,14 +86,17 @@ class AffineCoupling(HalfCoupling):
     def log_scale_and_shift(self, base):
         """``(s, t)``, each of shape ``(batch, d_update)``, from the base half."""
         out = mlp(self.conditioner, base, self.activation)
-        return self.scale * np.tanh(out[..., : self.d_update]), out[..., self.d_update:]
+        xp = backend.namespace(out, self.scale)
+        return self.scale * xp.tanh(out[..., : self.d_update]), out[..., self.d_update:]
 
     def _forward(self, x):
         base, x2 = self._split(x)
         s, t = self.log_scale_and_shift(base)
-        return self._join(base, x2 * np.exp(s) + t), np.sum(s, axis=-1)
+        xp = backend.namespace(s)
+        return self._join(base, x2 * xp.exp(s) + t), xp.sum(s, axis=-1)
 
     def _inverse(self, y):
         base, y2 = self._split(y)
         s, t = self.log_scale_and_shift(base)
-        return self._join(base, (y2 - t) * np.exp(-s)), -np.sum(s, axis=-1)
+        xp = backend.namespace(s)
+        return self._join(base, (y2 - t) * xp.exp(-s)), -xp.sum(s, axis=-1)

@@ -3,10 +3,10 @@
 
 import itertools
 
-import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
+from .. import backend
 from ..conditioners import ACTIVATIONS, mlp, mlp_init
 from .base import Bijector
 
@@ -125,9 +125,10 @@ class MaskedAutoregressive(Bijector):
             raise ValueError(
                 f"MaskedAutoregressive: expected an MLP with {D} inputs, at least one hidden "
                 f"layer and {2 * D} outputs (mu, alpha); got layers of shapes {shapes}")
-        # masks in the weights' dtype, so float32 parameters stay float32
-        self.masks = [mask.astype(getval(layer["W"]).dtype) for mask, layer in
-                      zip(made_masks(self.order, [s[1] for s in shapes[:-1]]), made)]
+        # masks in the weights' namespace and dtype, so float32 parameters stay float32
+        xp = backend.tree_namespace(made)
+        self.masks = [backend.asarray(xp, mask, dtype=getval(layer["W"]).dtype) for mask, layer
+                      in zip(made_masks(self.order, [s[1] for s in shapes[:-1]]), made)]
         self.made, self.activation = made, activation
         self.event_shape = (D,)
         self.event_ndim = 1
@@ -148,18 +149,20 @@ class MaskedAutoregressive(Bijector):
 
     def _forward(self, x):
         mu, alpha = self.mu_alpha(x)
-        return (x - mu) * np.exp(-alpha), -np.sum(alpha, axis=-1)
+        xp = backend.namespace(x, alpha)
+        return (x - mu) * xp.exp(-alpha), -xp.sum(alpha, axis=-1)
 
     def _inverse(self, z):
         # After pass k the first k coordinates in the order are exact; mu and alpha of the
         # last pass read only the first D - 1, so they are exact too.
         x = z
+        xp = backend.namespace(z)
         with onp.errstate(over="ignore", invalid="ignore"):  # reported below
             for _ in range(self.order.size):
                 mu, alpha = self.mu_alpha(x)
-                x = z * np.exp(alpha) + mu
-        if not onp.all(onp.isfinite(getval(x))):
+                x = z * xp.exp(alpha) + mu
+        if not bool(xp.all(xp.isfinite(getval(x)))):
             raise ValueError(
                 "MaskedAutoregressive.inverse: overflow (exp(alpha) * z is not finite); the "
                 "sample is beyond the floating-point range")
-        return x, np.sum(alpha, axis=-1)
+        return x, xp.sum(alpha, axis=-1)

@@ -7,12 +7,18 @@ A bijector maps data to latent in ``forward`` (the paper's f) and back in ``inve
 
 ``log_det`` is summed over the last ``event_ndim`` axes; leading axes are batch axes.
 Parameters are passed to the constructor and may be autograd boxes, so a bijector built
-inside a function differentiates in its parameters.
+inside a function differentiates in its parameters. They may also be arrays of another
+array-API library (CuPy on a GPU): a bijector then computes in that library
+(:mod:`refconf.backend`), and :meth:`Bijector.to` moves a bijector's parameters there.
 """
+
+import copy
 
 import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
+
+from .. import backend
 
 __all__ = ["Bijector", "HalfCoupling", "Chain", "Inverse", "validate_input", "batch_shape"]
 
@@ -28,7 +34,9 @@ def validate_input(x, event_ndim, event_shape=None, name="input", finite=True):
     value = getval(x)
     if not hasattr(value, "shape"):
         x = value = onp.asarray(value)
-    if not onp.issubdtype(value.dtype, onp.floating):
+    xp = backend.namespace(value)
+    xp = onp if backend.is_autograd(xp) else xp
+    if not xp.isdtype(value.dtype, "real floating"):
         raise ValueError(
             f"{name}: expected a real floating-point array (float32 or float64), "
             f"got dtype {value.dtype}"
@@ -36,24 +44,26 @@ def validate_input(x, event_ndim, event_shape=None, name="input", finite=True):
     if value.ndim < event_ndim:
         raise ValueError(
             f"{name}: expected at least {event_ndim} axes (batch axes, then the event), "
-            f"got shape {value.shape}"
+            f"got shape {tuple(value.shape)}"
         )
     if event_shape is not None and event_ndim > 0:
         trailing = tuple(value.shape[value.ndim - event_ndim:])
         if trailing != tuple(event_shape):
             raise ValueError(
                 f"{name}: expected trailing event shape {tuple(event_shape)}, "
-                f"got array of shape {value.shape}"
+                f"got array of shape {tuple(value.shape)}"
             )
-    if finite and not onp.all(onp.isfinite(value)):
-        bad = int(onp.size(value) - onp.count_nonzero(onp.isfinite(value)))
+    # one device-to-host boolean on a device array; the count only on failure
+    if finite and not bool(xp.all(xp.isfinite(value))):
+        finite_values = backend.host_value(xp.isfinite(value))
+        bad = int(finite_values.size - onp.count_nonzero(finite_values))
         raise ValueError(f"{name}: {bad} NaN or infinite value(s); expected finite data")
     return x
 
 
 def batch_shape(x, event_ndim):
     """The leading (batch) part of ``x``'s shape."""
-    shape = np.shape(x)
+    shape = tuple(np.shape(x))
     return tuple(shape[: len(shape) - event_ndim])
 
 
@@ -96,7 +106,44 @@ class Bijector:
 
     def _constant_log_det(self, x, value):
         """A log-det that is the same for every sample, broadcast to the batch shape."""
-        return value * np.ones(batch_shape(x, self.event_ndim), dtype=getval(x).dtype)
+        xp = backend.namespace(x, value)
+        return value * xp.ones(batch_shape(x, self.event_ndim), dtype=getval(x).dtype)
+
+    def to(self, target):
+        """A copy whose array attributes (and those of member bijectors) are moved to
+        ``target`` (``"numpy"``, ``"cupy"`` or an array namespace module) with
+        :func:`refconf.backend.to_device`; it then computes there.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import array_api_strict as xps
+        >>> from refconf import Chain, Scale, Shift
+        >>> chain = Chain([Shift(np.array([1.0, 2.0])), Scale(np.array([2.0, 3.0]))])
+        >>> y, log_det = chain.to(xps).forward(xps.zeros((1, 2)))
+        >>> y
+        Array([[2., 6.]], dtype=array_api_strict.float64)
+        """
+        def move(value):
+            if isinstance(value, Bijector):
+                return value.to(target)
+            return backend.to_device(value, target)
+
+        moved = copy.copy(self)
+        for name, value in vars(self).items():
+            setattr(moved, name, backend.map_leaves(move, value))
+        return moved
+
+    def parameters(self):
+        """The bijector's attributes as a pytree, member bijectors' included (what
+        :meth:`to` moves and :meth:`namespace` inspects)."""
+        return backend.map_leaves(
+            lambda v: v.parameters() if isinstance(v, Bijector) else v, dict(vars(self)))
+
+    def namespace(self):
+        """The array namespace of the bijector's floating-point parameters
+        (:func:`refconf.backend.tree_namespace`); ``autograd.numpy`` for NumPy ones."""
+        return backend.tree_namespace(self.parameters())
 
     def __repr__(self):
         return f"{type(self).__name__}(event_ndim={self.event_ndim})"
@@ -120,7 +167,8 @@ class HalfCoupling(Bijector):
         return x[..., : self.d_base], x[..., self.d_base:]
 
     def _join(self, base, update):
-        return np.concatenate([update, base] if self.swap else [base, update], axis=-1)
+        halves = [update, base] if self.swap else [base, update]
+        return backend.concat(backend.namespace(base, update), halves, axis=-1)
 
 
 class Chain(Bijector):
@@ -145,7 +193,9 @@ class Chain(Bijector):
     def _per_sample(self, log_det, b):
         """Sum a member's log-det over the chain's event axes that are batch axes to it."""
         extra = self.event_ndim - b.event_ndim
-        return np.sum(log_det, axis=tuple(range(-extra, 0))) if extra else log_det
+        if not extra:
+            return log_det
+        return backend.namespace(log_det).sum(log_det, axis=tuple(range(-extra, 0)))
 
     def _forward(self, x):
         total = 0.0

@@ -4,7 +4,7 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
-from .. import spectral
+from .. import backend, spectral
 from .base import Bijector
 
 __all__ = ["SymmetricConv", "CircularConv"]
@@ -21,7 +21,9 @@ def _convolved_ndim(ndim, shape, name):
 
 
 def _finite(a, name):
-    if not onp.all(onp.isfinite(getval(a))):
+    value = getval(a)
+    xp = backend.namespace(value)
+    if not bool(xp.all(xp.isfinite(value))):
         raise ValueError(f"{name}: the kernel has NaN or infinite entries")
 
 
@@ -129,8 +131,8 @@ class CircularConv(Bijector):
                 f"got {np.shape(w_half)[-1]}"
             )
         spatial = spectral.circular_kernel(w_half, n, ndim)
-        value = onp.asarray(getval(w_half))
-        projected = onp.asarray(getval(spectral.circular_spectrum(spatial, ndim)))
+        value = onp.asarray(backend.host_value(w_half))
+        projected = onp.asarray(backend.host_value(spectral.circular_spectrum(spatial, ndim)))
         # round-off of the irfft/rfft round trip scales with the precision of w_half
         tol = 1e4 * onp.finfo(onp.result_type(value.dtype, onp.float32)).eps
         if not onp.allclose(projected, value, rtol=tol, atol=tol * onp.abs(value).max()):

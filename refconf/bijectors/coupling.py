@@ -4,9 +4,8 @@ import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
-from .. import spectral
+from .. import backend, spectral
 from ..engines import get_engine
-from ..primitives import rfft
 from .base import HalfCoupling
 from .elementwise import check_alpha, slog, slog_inverse
 
@@ -54,9 +53,11 @@ class ConvCoupling(HalfCoupling):
     activation : {"relu", "tanh"}
     swap : bool
         Condition on the second half instead (``x2`` base, ``x1`` updated).
-    engine : {"numpy", "numba"}
+    engine : {"numpy", "numba"} or Engine
         Which implementation of the conditioner and of :func:`conf_step` runs
-        (:mod:`refconf.engines`); the map is the same.
+        (:mod:`refconf.engines`); the map is the same. The readable functions
+        (``"numpy"``) run on any array namespace (:mod:`refconf.backend`): with CuPy
+        parameters the step computes on the GPU. The numba engine needs NumPy parameters.
 
     Notes
     -----
@@ -85,10 +86,12 @@ class ConvCoupling(HalfCoupling):
         self.m = int(onp.size(getval(log_alpha)))
         if onp.shape(getval(log_alpha_prime)) != onp.shape(getval(log_alpha)):
             raise ValueError("log_alpha and log_alpha_prime must have the same shape (m,)")
-        self.alpha = np.exp(log_alpha)
-        self.alpha_prime = np.exp(log_alpha_prime)
+        xp = backend.namespace(log_alpha, log_alpha_prime)
+        self.alpha = xp.exp(log_alpha)
+        self.alpha_prime = xp.exp(log_alpha_prime)
         self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
         self.engine = get_engine(engine)
+        self._check_engine()
         self.d_base = onp.shape(getval(conditioner[0]["W"]))[0]
         n_out = onp.shape(getval(conditioner[-1]["W"]))[1]
         if n_out % (2 * self.m + 1):
@@ -98,18 +101,32 @@ class ConvCoupling(HalfCoupling):
         self.event_shape = (self.d_base + self.d_update,)
         self.event_ndim = 1
 
+    def _check_engine(self):
+        if self.engine.name == "numba" and not backend.is_autograd(
+                backend.tree_namespace([self.conditioner, self.alpha, self.alpha_prime])):
+            raise ValueError(
+                "ConvCoupling: the numba engine runs on NumPy arrays only, but the parameters "
+                "are device arrays; use engine='numpy' (the readable functions, which run on "
+                "any array namespace) or move the parameters with refconf.backend.to_numpy")
+
+    def to(self, target):
+        moved = super().to(target)
+        moved._check_engine()
+        return moved
+
     # --- pieces --------------------------------------------------------------------------
 
     def _conditioner_outputs(self, base):
         """Eigenvalues (m, batch, bins), scales (m, batch, d2) and shift (batch, d2)."""
         out = self.engine.mlp(self.conditioner, base, self.activation)
-        out = np.reshape(out, np.shape(base)[:-1] + (2 * self.m + 1, self.d_update))
-        o_w = np.moveaxis(out[..., : self.m, :], -2, 0)
-        o_s = np.moveaxis(out[..., self.m: 2 * self.m, :], -2, 0)
+        xp = backend.namespace(out)
+        out = xp.reshape(out, tuple(np.shape(base)[:-1]) + (2 * self.m + 1, self.d_update))
+        o_w = xp.moveaxis(out[..., : self.m, :], -2, 0)
+        o_s = xp.moveaxis(out[..., self.m: 2 * self.m, :], -2, 0)
         if self.kind == "circular":
-            o_w = rfft(o_w, axis=-1)
-        w = np.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
-        return w, np.exp(o_s), out[..., -1, :]
+            o_w = spectral.circular_spectrum(o_w)
+        w = xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
+        return w, xp.exp(o_s), out[..., -1, :]
 
     # --- the map -------------------------------------------------------------------------
 
@@ -218,8 +235,9 @@ def conf_layer(x2, w_hat, s, alpha, alpha_prime, kind="symmetric", overflow="rai
     v = s * q
     y2, log_dg = slog_inverse(v, alpha_prime, "conf_layer: the expanding gate g_{a'}",
                               overflow=overflow)
-    log_det = _conv_log_det(w_hat, np.shape(x2)[-1], kind) + np.sum(
-        log_df + np.log(np.abs(s)) + log_dg, axis=-1)
+    xp = backend.namespace(y2, s)
+    log_det = _conv_log_det(w_hat, np.shape(x2)[-1], kind) + xp.sum(
+        log_df + xp.log(xp.abs(s)) + log_dg, axis=-1)
     return y2, log_det
 
 
@@ -235,8 +253,9 @@ def conf_layer_inverse(y2, w_hat, s, alpha, alpha_prime, kind="symmetric"):
     v, log_df_prime = slog(y2, alpha_prime)
     u, log_dg = slog_inverse(v / s, alpha, "conf_layer_inverse: the expanding gate g_a")
     x2 = _deconv(u, w_hat, kind)
-    log_det = -_conv_log_det(w_hat, np.shape(y2)[-1], kind) + np.sum(
-        log_df_prime - np.log(np.abs(s)) + log_dg, axis=-1)
+    xp = backend.namespace(x2, s)
+    log_det = -_conv_log_det(w_hat, np.shape(y2)[-1], kind) + xp.sum(
+        log_df_prime - xp.log(xp.abs(s)) + log_dg, axis=-1)
     return x2, log_det
 
 
@@ -292,7 +311,8 @@ def conf_step(x2, w_hat, s, t, alpha, alpha_prime, kind="symmetric", overflow="r
     _check_step(x2, w_hat, s, t, alpha, alpha_prime, "conf_step")
     h, log_det = x2, 0.0
     for i in reversed(range(onp.size(getval(alpha)))):
-        h, log_det_i = conf_layer(h, w_hat[i], s[i], alpha[i], alpha_prime[i], kind, overflow)
+        h, log_det_i = conf_layer(h, w_hat[i, ...], s[i, ...], alpha[i], alpha_prime[i], kind,
+                                  overflow)
         log_det = log_det + log_det_i
     return h + t, log_det
 
@@ -303,6 +323,7 @@ def conf_step_inverse(y2, w_hat, s, t, alpha, alpha_prime, kind="symmetric"):
     _check_step(y2, w_hat, s, t, alpha, alpha_prime, "conf_step_inverse")
     h, log_det = y2 - t, 0.0
     for i in range(onp.size(getval(alpha))):
-        h, log_det_i = conf_layer_inverse(h, w_hat[i], s[i], alpha[i], alpha_prime[i], kind)
+        h, log_det_i = conf_layer_inverse(h, w_hat[i, ...], s[i, ...], alpha[i], alpha_prime[i],
+                                          kind)
         log_det = log_det + log_det_i
     return h, log_det

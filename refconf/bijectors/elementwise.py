@@ -1,5 +1,7 @@
 """Elementwise bijectors: S-Log gate, scale, shift and the Lemma-1 recipe."""
 
+import math
+
 import autograd.numpy as np
 import numpy as onp
 from autograd.extend import defvjp, primitive
@@ -7,6 +9,7 @@ from autograd.tracer import getval
 from scipy.integrate import quad_vec
 from scipy.optimize import elementwise as roots
 
+from .. import backend
 from .base import Bijector
 
 __all__ = ["SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer", "slog",
@@ -14,15 +17,24 @@ __all__ = ["SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer", "slo
 
 
 def _sum_event(a, event_ndim):
-    return np.sum(a, axis=tuple(range(-event_ndim, 0))) if event_ndim else a
+    if not event_ndim:
+        return a
+    return backend.namespace(a).sum(a, axis=tuple(range(-event_ndim, 0)))
+
+
+def _log_abs(p, xp):
+    """``log|p|``; a Python scalar stays a Python scalar (so it keeps the data's dtype in
+    every namespace)."""
+    return math.log(abs(p)) if isinstance(p, (int, float)) else xp.log(xp.abs(p))
 
 
 def _event_sum_of_parameter(p, x, event_ndim):
     """Sum of a parameter broadcast over one event of ``x`` (the log-det of an
     elementwise map with per-element constant Jacobian ``p``)."""
-    event = np.shape(x)[np.ndim(x) - event_ndim:]
-    full = np.broadcast_to(p, tuple(event)) if np.ndim(p) else p * np.ones(event)
-    return np.sum(full)
+    xp = backend.namespace(p, x)
+    event = tuple(np.shape(x)[np.ndim(x) - event_ndim:])
+    full = xp.broadcast_to(p, event) if np.ndim(p) else p * xp.ones(event)
+    return xp.sum(full)
 
 
 def _check_fits(p, x, event_ndim, name):
@@ -43,7 +55,7 @@ def _check_fits(p, x, event_ndim, name):
 
 def check_alpha(alpha, name):
     """Raise ``ValueError`` unless every S-Log scale ``alpha`` is finite and positive."""
-    value = onp.asarray(getval(alpha))
+    value = onp.asarray(backend.host_value(alpha))
     if not onp.all(onp.isfinite(value)) or onp.any(value <= 0):
         raise ValueError(
             f"{name} must be finite and > 0 (for alpha <= 0 the S-Log gate is not a "
@@ -56,8 +68,9 @@ def slog(x, alpha):
 
     Returns ``(y, log f_a'(x))`` elementwise with ``log f_a'(x) = -log1p(a|x|)``.
     """
-    t = np.log1p(alpha * np.abs(x))
-    return np.sign(x) * t / alpha, -t
+    xp = backend.namespace(x, alpha)
+    t = xp.log1p(alpha * xp.abs(x))
+    return xp.sign(x) * t / alpha, -t
 
 
 def slog_inverse(y, alpha, what="S-Log inverse", overflow="raise"):
@@ -67,21 +80,31 @@ def slog_inverse(y, alpha, what="S-Log inverse", overflow="raise"):
     raises ``ValueError``; ``overflow="inf"`` returns signed infinities without a
     floating-point warning, for callers that report non-finite results themselves.
     """
-    t = alpha * np.abs(y)
-    limit = onp.log(onp.finfo(onp.result_type(getval(y))).max)
+    xp = backend.namespace(y, alpha)
+    t = alpha * xp.abs(y)
     # |g_a(y)| < exp(a|y|) / a: a small alpha overflows the output before exp overflows
-    log_bound = getval(t) + onp.maximum(0.0, -onp.log(getval(alpha)))
-    worst = onp.max(log_bound) if onp.size(log_bound) else 0.0
+    if backend.is_autograd(xp):
+        limit = onp.log(onp.finfo(onp.result_type(getval(y))).max)
+        log_bound = getval(t) + onp.maximum(0.0, -onp.log(getval(alpha)))
+        worst = onp.max(log_bound) if onp.size(log_bound) else 0.0
+    else:
+        limit = math.log(float(xp.finfo(y.dtype).max))
+        if isinstance(alpha, (int, float)):
+            log_bound = t + max(0.0, -math.log(alpha))
+        else:
+            log_bound = t - xp.minimum(xp.log(alpha), 0.0)
+        # one device-to-host scalar per gate
+        worst = float(xp.max(log_bound)) if math.prod(log_bound.shape) else 0.0
     if worst >= limit and overflow == "inf":
         with onp.errstate(over="ignore"):
-            return np.sign(y) * np.expm1(t) / alpha, t
+            return xp.sign(y) * xp.expm1(t) / alpha, t
     if worst >= limit:
         raise ValueError(
             f"{what}: alpha*|y| + max(0, -log alpha) reaches {worst:.4g}, beyond "
             f"log(max float) = {limit:.4g}; expm1(alpha*|y|) / alpha would overflow. "
             "Expected alpha*|y| below that limit."
         )
-    return np.sign(y) * np.expm1(t) / alpha, t
+    return xp.sign(y) * xp.expm1(t) / alpha, t
 
 
 class SLog(Bijector):
@@ -139,7 +162,7 @@ class Scale(Bijector):
     """
 
     def __init__(self, s, event_ndim=None):
-        value = onp.asarray(getval(s))
+        value = onp.asarray(backend.host_value(s))
         if not onp.all(onp.isfinite(value)) or onp.any(value == 0):
             raise ValueError(f"Scale s must be finite and non-zero everywhere, got {value}")
         self.s = s
@@ -147,12 +170,14 @@ class Scale(Bijector):
 
     def _forward(self, x):
         _check_fits(self.s, x, self.event_ndim, "Scale.forward")
-        log_det = _event_sum_of_parameter(np.log(np.abs(self.s)), x, self.event_ndim)
+        log_abs_s = _log_abs(self.s, backend.namespace(self.s, x))
+        log_det = _event_sum_of_parameter(log_abs_s, x, self.event_ndim)
         return self.s * x, self._constant_log_det(x, log_det)
 
     def _inverse(self, y):
         _check_fits(self.s, y, self.event_ndim, "Scale.inverse")
-        log_det = _event_sum_of_parameter(np.log(np.abs(self.s)), y, self.event_ndim)
+        log_abs_s = _log_abs(self.s, backend.namespace(self.s, y))
+        log_det = _event_sum_of_parameter(log_abs_s, y, self.event_ndim)
         return y / self.s, self._constant_log_det(y, -log_det)
 
 
@@ -200,19 +225,28 @@ class Logit(Bijector):
         self.lam = float(lam)
         self.event_ndim = event_ndim
 
+    def _log_scale(self, xp):
+        """``log(1 - 2 lam)`` as a float64 scalar of ``xp`` (float32 data give float64
+        log-dets in every namespace, as NumPy's float64 scalars do)."""
+        value = onp.log1p(-2.0 * self.lam)
+        return value if backend.is_autograd(xp) else backend.asarray(xp, value)
+
     def _forward(self, x):
+        xp = backend.namespace(x)
         value = getval(x)
-        if onp.any(value < 0.0) or onp.any(value > 1.0):
+        if bool(xp.any((value < 0.0) | (value > 1.0))):
+            value = backend.host_value(value)
             raise ValueError(
                 f"Logit.forward: data must lie in [0, 1], got values in "
                 f"[{value.min():.4g}, {value.max():.4g}]")
         p = self.lam + (1.0 - 2.0 * self.lam) * x
-        log_d = onp.log1p(-2.0 * self.lam) - np.log(p) - np.log1p(-p)
-        return np.log(p) - np.log1p(-p), _sum_event(log_d, self.event_ndim)
+        log_d = self._log_scale(xp) - xp.log(p) - xp.log1p(-p)
+        return xp.log(p) - xp.log1p(-p), _sum_event(log_d, self.event_ndim)
 
     def _inverse(self, y):
-        p = 1.0 / (1.0 + np.exp(-y))
-        log_d = np.log(p) + np.log1p(-p) - onp.log1p(-2.0 * self.lam)
+        xp = backend.namespace(y)
+        p = 1.0 / (1.0 + xp.exp(-y))
+        log_d = xp.log(p) + xp.log1p(-p) - self._log_scale(xp)
         return (p - self.lam) / (1.0 - 2.0 * self.lam), _sum_event(log_d, self.event_ndim)
 
 
@@ -281,10 +315,20 @@ class ElementwiseFromRegularizer(Bijector):
             raise ValueError("ElementwiseFromRegularizer: root finding for f(x) did not converge")
         return root.x.reshape(x.shape)
 
+    @staticmethod
+    def _check_numpy(x, what):
+        if not backend.is_autograd(backend.namespace(x)):
+            raise ValueError(
+                f"ElementwiseFromRegularizer.{what}: runs on NumPy arrays only (SciPy "
+                f"quadrature and root finding), got a {type(x).__module__} array; move it "
+                "with refconf.backend.to_numpy first")
+
     def _forward(self, x):
+        self._check_numpy(x, "forward")
         y = self._f(x)
         return y, _sum_event(-self.gamma(y), self.event_ndim)
 
     def _inverse(self, y):
+        self._check_numpy(y, "inverse")
         return self._g(y), _sum_event(self.gamma(y), self.event_ndim)
 

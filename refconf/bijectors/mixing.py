@@ -5,6 +5,7 @@ import numpy as onp
 import scipy.linalg
 from autograd.tracer import getval
 
+from .. import backend
 from .base import Bijector
 
 __all__ = ["Permutation", "Reverse", "Invertible1x1", "ActNorm"]
@@ -21,9 +22,8 @@ def _channel_axis(event_ndim):
 
 
 def _take(x, index, axis):
-    """``x`` indexed along the negative ``axis`` by ``index`` (an index array or a slice);
-    plain indexing, which autograd differentiates."""
-    return x[(Ellipsis, index) + (slice(None),) * (-axis - 1)]
+    """``x`` indexed along the negative ``axis`` by ``index`` (an index array or a slice)."""
+    return backend.take(backend.namespace(x), x, index, axis)
 
 
 def _spatial_size(x, event_ndim):
@@ -41,7 +41,7 @@ class Permutation(Bijector):
     """
 
     def __init__(self, perm, event_ndim=1):
-        perm = onp.asarray(perm)
+        perm = onp.asarray(backend.host_value(perm))
         if perm.ndim != 1 or not onp.array_equal(onp.sort(perm), onp.arange(perm.size)):
             raise ValueError(f"Permutation: expected a permutation of 0..n-1, got {perm}")
         self.perm = perm
@@ -122,15 +122,21 @@ class Invertible1x1(Bijector):
                                ("log_s", log_s, (C,)), ("sign", sign, (C,))]:
             if tuple(np.shape(a)) != shape:
                 raise ValueError(f"Invertible1x1: {name} must have shape {shape}, got {np.shape(a)}")
-        self.perm = onp.asarray(perm)
+        self.perm = onp.asarray(backend.host_value(perm))
         self.lower, self.upper, self.log_s = lower, upper, log_s
-        self.sign = onp.asarray(getval(sign))
+        xp = backend.namespace(lower, upper, log_s)
+        self.sign = backend.asarray(xp, getval(sign))
         self.event_ndim = event_ndim
         self.axis = _channel_axis(event_ndim)
-        eye = onp.eye(C, dtype=onp.result_type(getval(lower), getval(upper), getval(log_s)))
-        L = np.tril(lower, -1) + eye
-        U = np.triu(upper, 1) + np.diag(self.sign * np.exp(log_s))
-        self.matrix = np.dot(eye[self.perm], np.dot(L, U))
+        if backend.is_autograd(xp):
+            eye = onp.eye(C, dtype=onp.result_type(getval(lower), getval(upper), getval(log_s)))
+            diagonal = np.diag(self.sign * np.exp(log_s))
+        else:
+            eye = xp.eye(C, dtype=xp.result_type(lower, upper, log_s))
+            diagonal = eye * (self.sign * xp.exp(log_s))
+        L = xp.tril(lower, k=-1) + eye
+        U = xp.triu(upper, k=1) + diagonal
+        self.matrix = backend.take(xp, eye, self.perm, axis=-2) @ (L @ U)
 
     @staticmethod
     def random_params(C, random_state=None):
@@ -153,16 +159,25 @@ class Invertible1x1(Bijector):
                 f"{np.shape(x)[self.axis]}"
             )
         if self.event_ndim == 1:
-            return np.dot(x, M.T)
-        return np.einsum("ij,...jhw->...ihw", M, x)
+            return x @ M.T
+        xp = backend.namespace(x, M)
+        if backend.is_autograd(xp):
+            return np.einsum("ij,...jhw->...ihw", M, x)
+        # the array API has no einsum: the same C x C matrix on every pixel of the
+        # (..., C, H W) flattened channels
+        shape = tuple(np.shape(x))
+        flat = xp.reshape(x, shape[:-3] + (shape[-3], shape[-2] * shape[-1]))
+        return xp.reshape(M @ flat, shape)
 
     def _forward(self, x):
-        log_det = _spatial_size(x, self.event_ndim) * np.sum(self.log_s)
+        xp = backend.namespace(x, self.log_s)
+        log_det = _spatial_size(x, self.event_ndim) * xp.sum(self.log_s)
         return self._apply(self.matrix, x), self._constant_log_det(x, log_det)
 
     def _inverse(self, y):
-        log_det = _spatial_size(y, self.event_ndim) * np.sum(self.log_s)
-        return self._apply(np.linalg.inv(self.matrix), y), self._constant_log_det(y, -log_det)
+        xp = backend.namespace(y, self.matrix)
+        log_det = _spatial_size(y, self.event_ndim) * xp.sum(self.log_s)
+        return self._apply(xp.linalg.inv(self.matrix), y), self._constant_log_det(y, -log_det)
 
 
 class ActNorm(Bijector):
@@ -196,7 +211,7 @@ class ActNorm(Bijector):
     def initial_params(x, event_ndim=1, eps=1e-6):
         """Data-dependent initialisation from a batch ``x``: ``loc`` the mean,
         ``log_scale = log(std + eps)``, over the batch (and pixels for images)."""
-        x = onp.asarray(x)
+        x = onp.asarray(backend.host_value(x))
         C = x.shape[_channel_axis(event_ndim)]
         # one row per (sample, pixel), one column per feature or channel
         rows = x.reshape(-1, C) if event_ndim == 1 else onp.moveaxis(x, -3, -1).reshape(-1, C)
@@ -206,11 +221,15 @@ class ActNorm(Bijector):
             "log_scale": onp.log(rows.std(axis=0) + eps).reshape(shape),
         }
 
-    def _log_det(self, x):
-        return -_spatial_size(x, self.event_ndim) * np.sum(self.log_scale)
+    def _log_det(self, x, xp):
+        return -_spatial_size(x, self.event_ndim) * xp.sum(self.log_scale)
 
     def _forward(self, x):
-        return (x - self.loc) * np.exp(-self.log_scale), self._constant_log_det(x, self._log_det(x))
+        xp = backend.namespace(x, self.loc, self.log_scale)
+        y = (x - self.loc) * xp.exp(-self.log_scale)
+        return y, self._constant_log_det(x, self._log_det(x, xp))
 
     def _inverse(self, y):
-        return y * np.exp(self.log_scale) + self.loc, self._constant_log_det(y, -self._log_det(y))
+        xp = backend.namespace(y, self.loc, self.log_scale)
+        x = y * xp.exp(self.log_scale) + self.loc
+        return x, self._constant_log_det(y, -self._log_det(y, xp))
