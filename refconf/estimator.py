@@ -188,10 +188,6 @@ class ConfDensity(BaseEstimator):
     def sample(self, n_samples=1, random_state=None):
         """``n_samples`` draws, shape ``(n_samples, n_features)`` (a NumPy array, whatever
         the engine)."""
-        engine = get_engine(resolve_engine(self.engine))
-        if engine.sample is not None:
-            check_is_fitted(self, "params_")
-            return engine.sample(self.model_, self.params_, n_samples, random_state)
         return to_numpy(self._flow().sample(n_samples, random_state))
 
     def save(self, path):

@@ -396,21 +396,6 @@ def test_model_pass_equals_autograd_of_the_readable_model(case):
                                atol=1e-10 * max(1.0, np.max(np.abs(expected))))
 
 
-@given(model_cases)
-def test_model_pass_samples_equal_the_readable_flow(case):
-    model, params, _ = _perturbed_model(case, scale=0.05)
-    try:
-        expected = model.build(params, engine="numpy").sample(23, random_state=case["seed"])
-    except ValueError:  # a gate past the float range or a singular kernel: an error too
-        with pytest.raises(ValueError, match="overflow|not invertible|non-finite"):
-            model_pass.sample(model, params, 23, random_state=case["seed"])
-        return
-    np.testing.assert_allclose(model_pass.sample(model, params, 23, random_state=case["seed"]),
-                               expected, rtol=1e-10, atol=1e-12)
-    with pytest.raises(ValueError, match="positive integer"):
-        model_pass.sample(model, params, 0)
-
-
 def test_fit_checks_the_shape_of_an_explicit_gradient():
     model, params, x = _perturbed_model({"dim": 4, "kind": "symmetric", "mixing": "reverse",
                                          "spectrum": "raw", "activation": "tanh",

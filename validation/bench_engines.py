@@ -23,9 +23,7 @@ How it measures
   of all processes; the spread is the 10-90 % range of the per-process medians. Wall
   time (perf_counter) is the figure; CPU time of the process (process_time) is reported
   too, because this machine is shared and wall time on it includes waiting.
-* Sampling: as ``ConfDensity.sample`` runs it (the numba engine:
-  :func:`refconf.engines.model_pass.sample`; numpy: ``flow.sample(n)``; zuko:
-  ``flow().sample((n,))`` without gradients), n =
+* Sampling: ``flow.sample(n)`` (zuko: ``flow().sample((n,))`` without gradients), n =
   10,000, throughput = n / median time.
 * Cold start: a fresh interpreter per run; "cold" points NUMBA_CACHE_DIR at an empty
   folder, "warm" at one a previous run filled.
@@ -149,22 +147,13 @@ def _train_zuko(cfg):
 
 
 def _sample_refconf(cfg):
-    from refconf.engines import get_engine
-
-    engine = get_engine(cfg["impl"].split("-")[1])
+    engine = cfg["impl"].split("-")[1]
     model = _refconf_model(cfg)
     params = model.init_params(_data(4096, cfg["dim"]), random_state=0)
-    if engine.sample is not None:  # as ConfDensity.sample runs
-        def draw(i):
-            return engine.sample(model, params, cfg["n_samples"], random_state=i)
-    else:
-        flow = model.build(params, engine=engine)
-
-        def draw(i):
-            return flow.sample(cfg["n_samples"], random_state=i)
-    draw(0)
+    flow = model.build(params, engine=engine)
+    flow.sample(cfg["n_samples"], random_state=0)
     gc.freeze()
-    return _time_calls(draw, cfg["steps"])
+    return _time_calls(lambda i: flow.sample(cfg["n_samples"], random_state=i), cfg["steps"])
 
 
 def _sample_zuko(cfg):
@@ -385,8 +374,9 @@ def profile(base, args):
     from autograd import value_and_grad
     from threadpoolctl import threadpool_limits
 
+    from refconf.engines import model_pass
     from refconf.engines import numba_engine as ne
-    from refconf.params import flatten
+    from refconf.params import flatten, ravel
 
     clock = time.process_time
     result = {}
@@ -396,37 +386,39 @@ def profile(base, args):
         params = model.init_params(X, random_state=0)
         x, unflatten = flatten(params)
         repeats = 5 if args.quick else 40
-        for engine in ("numpy", "numba"):
-            objective = value_and_grad(
-                lambda x, e=engine: -anp.mean(model.build(unflatten(x), engine=e).log_prob(X)))
-            result[f"objective: {engine} engine"] = _median_time(
-                functools.partial(objective, x), repeats, clock)
-        touch = value_and_grad(lambda x: _sum_outputs(_leaves(params, unflatten(x))))
-        result["unflatten + touch every leaf"] = _median_time(
-            lambda: touch(x), repeats, clock)
+        readable = value_and_grad(
+            lambda x: -anp.mean(model.build(unflatten(x), engine="numpy").log_prob(X)))
+        result["objective: numpy engine (autograd)"] = _median_time(
+            functools.partial(readable, x), repeats, clock)
+        result["objective: numba engine (explicit pass)"] = _median_time(
+            lambda: ravel(model_pass.nll_and_grad(model, unflatten(x), X)[1]), repeats, clock)
+        result["unflatten + ravel of the gradient"] = _median_time(
+            lambda: ravel(unflatten(x)), repeats, clock)
 
-        # one coupling step's primitives at the benchmark's shapes
+        # one coupling step's kernels at the benchmark's shapes
         rng = np.random.default_rng(0)
         d1 = base["dim"] // 2
         d2 = base["dim"] - d1
         m, B = base["m"], base["batch"]
         cond = params["steps"][0]["coupling"]["conditioner"]
         base_half = rng.normal(size=(B, d1))
-        weights = [p for layer in cond for p in (layer["W"], layer["b"])]
+        Ws, bs = [layer["W"] for layer in cond], [layer["b"] for layer in cond]
+        out, hidden = ne._mlp_forward(base_half, "tanh", Ws, bs)
+        g_out = rng.normal(size=out.shape)
         result["mlp forward (BLAS + NumPy tanh), per coupling"] = _median_time(
-            lambda: ne._mlp_forward(base_half, "tanh", weights[0::2], weights[1::2]), 200, clock)
-        mlp_grad = value_and_grad(lambda ws: _sum_outputs([ne.mlp(
-            [{"W": W, "b": b} for W, b in zip(ws[0::2], ws[1::2])], base_half, "tanh")]))
-        result["mlp forward + VJP through autograd, per coupling"] = _median_time(
-            lambda: mlp_grad(weights), 200, clock)
-        args_step = [rng.normal(size=(B, d2)), np.exp(0.3 * rng.normal(size=(m, B, d2))),
-                     np.exp(0.3 * rng.normal(size=(m, B, d2))), rng.normal(size=(B, d2)),
-                     np.ones(m), np.ones(m)]
-        result["conf_step forward, per coupling"] = _median_time(
-            lambda: ne.conf_step(*args_step), 200, clock)
-        step_grad = value_and_grad(lambda a: _sum_outputs(ne.conf_step(*a)))
-        result["conf_step forward + VJP through autograd, per coupling"] = _median_time(
-            lambda: step_grad(args_step), 200, clock)
+            lambda: ne._mlp_forward(base_half, "tanh", Ws, bs), 200, clock)
+        result["mlp backward (BLAS + compiled tanh VJP), per coupling"] = _median_time(
+            lambda: ne._mlp_backward(g_out, [base_half, *hidden], Ws, "tanh"), 200, clock)
+        x2, w, s, t = (rng.normal(size=(B, d2)), np.exp(0.3 * rng.normal(size=(m, B, d2))),
+                       np.exp(0.3 * rng.normal(size=(m, B, d2))), rng.normal(size=(B, d2)))
+        alpha = np.ones(m)
+        ops = ne._transforms("symmetric", d2, x2.dtype)
+        y2, _, saved = ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf")
+        gl = np.full(B, -1.0 / B)
+        result["conf_step forward (NumPy gates, BLAS transforms), per coupling"] = _median_time(
+            lambda: ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf"), 200, clock)
+        result["conf_step backward (compiled gate VJPs), per coupling"] = _median_time(
+            lambda: ne._step_backward(y2, gl, w, s, alpha, alpha, saved, ops), 200, clock)
 
         # the floor: GEMM FLOPs of the step over measured peak, transcendentals over
         # NumPy's measured rate
@@ -452,21 +444,6 @@ def profile(base, args):
         else:
             print(f"  {key:58s} {1e3 * value:8.3f} ms (CPU)")
     return result
-
-
-def _sum_outputs(outputs):
-    import autograd.numpy as anp
-
-    return sum(anp.sum(o) for o in outputs)
-
-
-def _leaves(template, tree):
-    """The leaves of ``tree`` (possibly autograd containers) laid out like ``template``."""
-    if isinstance(template, dict):
-        return [leaf for k in sorted(template) for leaf in _leaves(template[k], tree[k])]
-    if isinstance(template, (list, tuple)):
-        return [leaf for i, item in enumerate(template) for leaf in _leaves(item, tree[i])]
-    return [tree]
 
 
 # --- report -------------------------------------------------------------------------------

@@ -31,8 +31,7 @@ What it measures
    steps of m = 2, MLP 2 x 64, tanh; float64; data-initialised parameters) at batch 1e4,
    1e5, 1e6 and D = 8, 64 and 1024 (a 32 x 32 image flattened), on the device
    (``model.build(params, engine="cupy")``) and with the numba CPU engine (``log_prob``
-   of ``model.build(params, engine="numba")``; sampling as ``ConfDensity.sample`` runs
-   it, by the engine's sampler without log-dets where it has one). Inputs of
+   and ``sample`` of ``model.build(params, engine="numba")``). Inputs of
    ``log_prob`` are on the device before the clock starts; ``sample`` is timed as called
    (base samples drawn by NumPy on the CPU and moved, results left on the device). Large
    batches run in chunks of at most --chunk-elements numbers (rows x D) per call on both
@@ -89,7 +88,7 @@ from refconf import (
 )
 from refconf.bijectors import Logit
 from refconf.conditioners import mlp_init
-from refconf.engines import EngineUnavailableError, get_engine
+from refconf.engines import EngineUnavailableError
 from refconf.flows import conf
 from refconf.spectral import circular_kernel, circular_spectrum
 
@@ -543,11 +542,8 @@ def _time_model(device, args, started, dim, dim_rows):
     model, params, x_init = _conf_model(dim, "symmetric", "reverse", args.steps, (64, 64),
                                         seed=dim, perturb=False)
     flows = {"device": device.build(model, params), "cpu": model.build(params, engine="numba")}
-    numba = get_engine("numba")
-    samplers = {"device": lambda n, seed: flows["device"].sample(n, random_state=seed),
-                # as ConfDensity.sample runs: the engine's sampler without log-dets
-                "cpu": (lambda n, seed: numba.sample(model, params, n, seed)) if numba.sample
-                else (lambda n, seed: flows["cpu"].sample(n, random_state=seed))}
+    samplers = {where: (lambda n, seed, flow=flow: flow.sample(n, random_state=seed))
+                for where, flow in flows.items()}
     for where, flow in flows.items():  # compile kernels (numba JIT, CUDA kernels) once
         flow.log_prob(device.move(x_init[:8]) if where == "device" else x_init[:8])
         samplers[where](8, 0)

@@ -59,10 +59,6 @@ class Engine:
         ``nll_and_grad(model, params, x) -> (mean NLL, gradient pytree)`` of a whole CONF
         model in one explicit pass (:func:`refconf.engines.model_pass.nll_and_grad`), for
         :func:`refconf.train.fit`'s ``gradient``; None where autograd computes it.
-    sample : callable or None
-        ``sample(model, params, n, random_state) -> x``, the samples of
-        :meth:`refconf.flows.Flow.sample` without its log-dets
-        (:func:`refconf.engines.model_pass.sample`); None where ``Flow.sample`` runs.
     """
 
     name: str
@@ -70,7 +66,6 @@ class Engine:
     conf_step: Callable
     conf_step_inverse: Callable
     nll_and_grad: Callable | None = None
-    sample: Callable | None = None
 
 
 def available_engines():
@@ -135,7 +130,7 @@ def _load(name):
     from . import model_pass, numba_engine
 
     return Engine("numba", numba_engine.mlp, numba_engine.conf_step,
-                  numba_engine.conf_step_inverse, model_pass.nll_and_grad, model_pass.sample)
+                  numba_engine.conf_step_inverse, model_pass.nll_and_grad)
 
 
 def get_engine(name="numpy"):

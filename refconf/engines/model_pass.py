@@ -39,7 +39,7 @@ import numpy as np
 from ..bijectors.coupling import split_sizes
 from . import numba_engine as kernels
 
-__all__ = ["nll_and_grad", "sample"]
+__all__ = ["nll_and_grad"]
 
 
 def _contiguous(a, dtype):
@@ -58,9 +58,6 @@ class _ActNorm:
         self.y = (x - self.loc) * self.scale
         return self.y, -np.sum(self.log_scale)
 
-    def inverse(self, y):
-        return y * np.exp(self.log_scale) + self.loc
-
     def backward(self, g, gl_sum):
         g_x = g * self.scale
         grads = {"loc": -g_x.sum(axis=0),
@@ -71,9 +68,6 @@ class _ActNorm:
 class _Reverse:
     def forward(self, x):
         return x[:, ::-1], 0.0
-
-    def inverse(self, y):
-        return y[:, ::-1]
 
     def backward(self, g, gl_sum):
         return g[:, ::-1], None
@@ -88,9 +82,6 @@ class _Permutation:
 
     def forward(self, x):
         return x[:, self.perm], 0.0
-
-    def inverse(self, y):
-        return y[:, self.inverse_perm]
 
     def backward(self, g, gl_sum):
         return g[:, self.inverse_perm], None
@@ -112,9 +103,6 @@ class _Invertible1x1:
     def forward(self, x):
         self.x = x
         return x @ self.M.T, np.sum(self.log_s)
-
-    def inverse(self, y):
-        return np.linalg.solve(self.M, y.T).T
 
     def backward(self, g, gl_sum):
         g_A = np.empty_like(self.M)
@@ -173,13 +161,6 @@ class _Coupling:
             np.ascontiguousarray(x2), self.w, self.s, t, self.alpha, self.alpha_prime,
             self.kind, overflow)
         return self._join(base, y2), log_det
-
-    def inverse(self, y):
-        base, y2 = self._split(y)
-        out, _ = self._conditioner(base)
-        x2 = kernels._step_inverse(np.ascontiguousarray(y2), *out, self.alpha,
-                                   self.alpha_prime, self.kind)[0]
-        return self._join(base, x2)
 
     def backward(self, g, gl):
         g_base, g_y2 = self._split(g)
@@ -285,32 +266,3 @@ def nll_and_grad(model, params, x):
             grads["steps"][k][key] = layer_grads
     return nll, grads
 
-
-def sample(model, params, n, random_state=None):
-    """``n`` samples of the CONF model: base draws inverted through the layers, without
-    the log-dets :meth:`refconf.flows.Flow.sample` computes on the way.
-
-    The base draws are :class:`refconf.flows.StandardNormal`'s for the same
-    ``random_state``, so the samples equal ``model.build(params).sample(n, random_state)``.
-    An expanding gate that overflows raises ``ValueError``, as there.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from refconf.flows import conf
-    >>> model = conf(5, steps=2, hidden=(8,))
-    >>> params = model.init_params(np.random.default_rng(0).normal(size=(64, 5)))
-    >>> bool(np.allclose(sample(model, params, 10, random_state=1),
-    ...                  model.build(params).sample(10, random_state=1), rtol=1e-12))
-    True
-    """
-    from ..flows import StandardNormal
-
-    if int(n) != n or n < 1:
-        raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
-    h = StandardNormal(model.dim).sample(int(n), random_state)
-    dtype = np.result_type(_dtype(params), h.dtype)
-    h = _contiguous(h, dtype)
-    for _, _, layer in reversed(_layers(model, params, dtype)):
-        h = layer.inverse(h)
-    return h
