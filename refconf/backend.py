@@ -38,7 +38,7 @@ from autograd.tracer import getval, isbox
 from .engines import EngineUnavailableError
 
 __all__ = ["namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
-           "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value"]
+           "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value", "is_parameter"]
 
 _HOST_SCALARS = (bool, int, float, complex, onp.generic)
 
@@ -137,7 +137,7 @@ def map_leaves(fn, tree):
     return fn(tree)
 
 
-def _is_parameter(a):
+def is_parameter(a):
     """A floating or complex array (a parameter, as opposed to an index array)."""
     if isinstance(a, _HOST_SCALARS) or a is None:
         return False
@@ -165,7 +165,7 @@ def tree_namespace(tree):
     True
     """
     leaves = []
-    map_leaves(lambda a: leaves.append(a) if _is_parameter(a) else None, tree)
+    map_leaves(lambda a: leaves.append(a) if is_parameter(a) else None, tree)
     return namespace(*leaves)
 
 

@@ -104,6 +104,8 @@ def _parser():
     train.add_argument("--spectrum", choices=["raw", "exp"], default="raw")
     train.add_argument("--activation", choices=["tanh", "relu"], default="tanh")
     train.add_argument("--no-actnorm", action="store_true")
+    train.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                       help="precision of the parameters and the computation")
     train.add_argument("--epochs", type=int, default=100)
     train.add_argument("--batch-size", type=int, default=256)
     train.add_argument("--lr", type=float, default=1e-3)
@@ -169,7 +171,7 @@ def _run(args):
                           batch_size=args.batch_size, learning_rate=args.lr,
                           lr_decay=args.lr_decay, patience=args.patience,
                           random_state=args.seed, verbose=not args.quiet,
-                          engine=args.engine)
+                          engine=args.engine, dtype=args.dtype)
         est.fit(X, X_val=X_val, metrics_path=args.metrics, checkpoint_path=args.checkpoint,
                 resume=args.resume)
         est.save(args.out)

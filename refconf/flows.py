@@ -74,6 +74,21 @@ class Flow:
         ones, e.g. ``array_api_compat.cupy`` for CuPy ones)."""
         return self.chain.namespace()
 
+    @functools.cached_property
+    def dtype(self):
+        """The real floating dtype of the chain's parameters (their promotion; float64
+        when there are none): :meth:`sample` draws in it, so float32 parameters sample in
+        float32."""
+        xp = self.namespace
+        leaves = []
+        backend.map_leaves(lambda a: leaves.append(getval(a)) if backend.is_parameter(a)
+                           else None, self.chain.parameters())
+        if backend.is_autograd(xp):
+            real = [a.dtype for a in leaves if a.dtype.kind == "f"]
+            return onp.result_type(*real) if real else onp.dtype(onp.float64)
+        real = [a.dtype for a in leaves if xp.isdtype(a.dtype, "real floating")]
+        return xp.result_type(*real) if real else xp.float64
+
     def to(self, target):
         """The same flow with its parameters moved to ``target`` (``"numpy"``, ``"cupy"``
         or an array namespace module; :meth:`refconf.bijectors.base.Bijector.to`)."""
@@ -118,11 +133,13 @@ class Flow:
     def sample(self, n, random_state=None):
         """``n`` samples by one inverse pass of base samples.
 
-        The base samples are drawn on the CPU (the same seed gives the same samples on
-        every device) and moved to the flow's namespace for the inverse pass."""
+        The base samples are drawn on the CPU in float64 (the same seed gives the same
+        samples on every device and in every precision), moved to the flow's namespace
+        and rounded to its :attr:`dtype` for the inverse pass."""
         if int(n) != n or n < 1:
             raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
         z = self._in_namespace(self.base.sample(int(n), random_state))
+        z = backend.asarray(self.namespace, z, dtype=self.dtype)
         x, _ = self.chain.inverse(z, validate=False)
         return x
 

@@ -396,6 +396,20 @@ def test_model_pass_equals_autograd_of_the_readable_model(case):
                                atol=1e-10 * max(1.0, np.max(np.abs(expected))))
 
 
+@pytest.mark.parametrize("kind", ["symmetric", "circular"])
+def test_model_pass_runs_in_float32_within_float32_precision(kind):
+    case = {"dim": 7, "kind": kind, "mixing": "1x1", "spectrum": "raw", "activation": "tanh",
+            "actnorm": True, "steps": 2, "m": 2, "seed": 4}
+    model, params, x = _perturbed_model(case)
+    nll, grads = model_pass.nll_and_grad(model, params, x)
+    single = flatten(params)[1](flatten(params)[0].astype(np.float32))
+    nll32, grads32 = model_pass.nll_and_grad(model, single, x.astype(np.float32))
+    g, g32 = ravel(grads), ravel(grads32)
+    assert g32.dtype == np.float32
+    np.testing.assert_allclose(nll32, nll, rtol=1e-5)
+    np.testing.assert_allclose(g32, g, rtol=0, atol=1e-4 * np.max(np.abs(g)))
+
+
 def test_fit_checks_the_shape_of_an_explicit_gradient():
     model, params, x = _perturbed_model({"dim": 4, "kind": "symmetric", "mixing": "reverse",
                                          "spectrum": "raw", "activation": "tanh",
@@ -539,6 +553,10 @@ def test_cli_engine_option(tmp_path, capsys):
     assert main(["sample", str(model), "-n", "5", "--out", str(tmp_path / "s.npy"),
                  "--engine", "numba"]) == 0
     assert np.load(tmp_path / "s.npy").shape == (5, 4)
+    single = tmp_path / "m32.npz"
+    assert main(["train", str(data), "--out", str(single), "--steps", "1", "--hidden", "6",
+                 "--epochs", "1", "--quiet", "--dtype", "float32"]) == 0
+    assert load_model(single)[0]["steps"][0]["coupling"]["log_alpha"].dtype == np.float32
 
 
 def test_second_derivatives_are_refused_not_wrong():
