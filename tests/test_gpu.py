@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from refconf import ConfDensity, backend
 from refconf.engines import EngineUnavailableError
-from refconf.flows import MIXINGS, conf
+from refconf.flows import conf
 
 from .test_bijector_laws import (
     COMPOSITE,
@@ -32,6 +32,7 @@ from .test_bijector_laws import (
     FLOAT64_ONLY,
     REGISTRY,
 )
+from .test_namespace import MODELS, _perturbed
 
 cupy = pytest.importorskip("cupy", reason="the GPU tests need CuPy: pip install 'refconf[gpu]'")
 try:
@@ -86,17 +87,6 @@ def test_bijector_on_the_gpu_equals_numpy(name, dtype):
         _assert_close(log_det_inv_g, log_det_inv, rtol)
 
     run()
-
-
-def _perturbed(params, rng, spread=0.1):
-    """Every floating parameter moved by N(0, spread^2): far from the identity."""
-    return backend.map_leaves(
-        lambda a: a + spread * rng.normal(size=np.shape(a)) if isinstance(a, np.ndarray) else a,
-        params)
-
-
-MODELS = [pytest.param(kind, mixing, dim, id=f"{kind}-{mixing}-D{dim}")
-          for kind in ("symmetric", "circular") for mixing in MIXINGS for dim in (5, 6)]
 
 
 @pytest.mark.parametrize("kind, mixing, dim", MODELS)
