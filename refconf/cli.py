@@ -75,11 +75,11 @@ def _hidden(text):
     return widths
 
 
-def _engine_option(parser, gpu=True):
-    choices = ["auto", "numpy", "numba"] + (["cupy"] if gpu else [])
-    parser.add_argument("--engine", choices=choices, default="auto",
-                        help="implementation that runs (auto: numba when installed"
-                             + ("; cupy: a CUDA GPU)" if gpu else ")"))
+def _engine_option(parser):
+    parser.add_argument("--engine", choices=["auto", "numpy", "numba", "cupy"],
+                        default="auto",
+                        help="implementation that runs (auto: numba when installed; "
+                             "cupy: a CUDA GPU)")
 
 
 def _parser():
@@ -116,7 +116,7 @@ def _parser():
     train.add_argument("--resume", action="store_true", help="resume from --checkpoint")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    _engine_option(train, gpu=False)  # training needs autograd or the numba pass
+    _engine_option(train)
 
     evaluate = sub.add_parser("evaluate", help="test NLL of a saved model on data")
     evaluate.add_argument("model")

@@ -53,9 +53,8 @@ class ConfDensity(BaseEstimator):
     engine : {"auto", "numpy", "numba", "cupy"}
         Implementation that runs (:mod:`refconf.engines`): ``"auto"`` is ``"numba"`` when
         numba is installed, else ``"numpy"``. The fitted model does not depend on it.
-        ``"cupy"`` evaluates and samples on a CUDA GPU (results come back as NumPy
-        arrays); it cannot train: fit with a CPU engine, then
-        ``set_params(engine="cupy")``.
+        ``"cupy"`` runs on a CUDA GPU: results come back as NumPy arrays; training runs
+        the explicit whole-model pass on the device, with Adam on the host.
     dtype : {"float64", "float32"}
         Precision of the parameters and of every computation (data are cast to it).
         float32 halves the memory traffic and the BLAS work: the numba engine trains about
@@ -137,10 +136,6 @@ class ConfDensity(BaseEstimator):
         is held out (none when ``patience`` is None or the fraction is 0).
         """
         engine = get_engine(resolve_engine(self.engine))
-        if engine.name == "cupy":
-            raise ValueError(
-                "engine='cupy' evaluates and samples only (autograd cannot trace CuPy "
-                "arrays): fit with engine='numba' or 'numpy', then set_params(engine='cupy')")
         X = self._check_X(X, reset=True)
         # independent streams for the split, the initialisation and the batching
         split_seed, init_seed, train_seed = (

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from refconf import ConfDensity, backend
 from refconf.engines import EngineUnavailableError
 from refconf.flows import conf
+from refconf.params import flatten
 
 from .test_bijector_laws import (
     COMPOSITE,
@@ -136,10 +137,14 @@ def test_conf_density_on_the_gpu_equals_numba(estimator):
                                    atol=FLOAT64_RTOL * scale)
 
 
-def test_conf_density_refuses_to_fit_on_the_gpu():
+def test_conf_density_fits_on_the_gpu_like_the_numba_engine():
     X = np.random.default_rng(1).normal(size=(64, 4))
-    with pytest.raises(ValueError, match="engine='cupy' evaluates and samples only"):
-        ConfDensity(steps=1, hidden=(8,), epochs=1, engine="cupy").fit(X)
+    settings = {"steps": 2, "hidden": (8,), "epochs": 2, "batch_size": 16, "random_state": 0}
+    gpu = ConfDensity(engine="cupy", **settings).fit(X)
+    cpu = ConfDensity(engine="numba", **settings).fit(X)
+    assert gpu.engine_ == "cupy"
+    np.testing.assert_allclose(flatten(gpu.params_)[0], flatten(cpu.params_)[0], rtol=0,
+                               atol=1e-10)
 
 
 def test_to_device_and_back_keeps_values_dtypes_and_structure():

@@ -14,8 +14,9 @@
 ``"cupy"``
     The readable functions on CuPy arrays on a CUDA GPU (:mod:`refconf.backend`: every
     spectral function and bijector runs in its input's array namespace, the DCT-I through
-    the rfft of the whole-sample extension). Evaluation and sampling only: autograd cannot
-    trace CuPy arrays. Never chosen by ``"auto"``.
+    the rfft of the whole-sample extension). autograd cannot trace CuPy arrays, so training
+    uses the whole-model explicit pass on the device (:mod:`refconf.engines.model_pass`
+    with :mod:`refconf.engines.array_kernels`). Never chosen by ``"auto"``.
 
 Examples
 --------
@@ -34,7 +35,7 @@ import importlib.util
 from collections.abc import Callable
 
 __all__ = ["ENGINES", "Engine", "EngineUnavailableError", "available_engines",
-           "default_engine", "get_engine", "resolve_engine"]
+           "default_engine", "get_engine", "nll_and_grad_on", "resolve_engine"]
 
 ENGINES = ("numpy", "numba", "cupy")
 
@@ -107,6 +108,33 @@ def resolve_engine(name):
     return name
 
 
+def nll_and_grad_on(target, model, params, x):
+    """:func:`refconf.engines.model_pass.nll_and_grad` on a device, for
+    :func:`refconf.train.fit`, whose parameter vector and Adam state live on the host: the
+    parameters and the batch are moved to ``target`` (``"cupy"`` or an array namespace,
+    :func:`refconf.backend.to_device`), the pass runs there, and the loss and the gradient
+    come back as a float and NumPy arrays.
+
+    Examples
+    --------
+    >>> import array_api_strict as xps
+    >>> import numpy as np
+    >>> from refconf.flows import conf
+    >>> from refconf.engines.model_pass import nll_and_grad
+    >>> x = np.random.default_rng(0).normal(size=(16, 4))
+    >>> model = conf(4, steps=1, hidden=(8,))
+    >>> params = model.init_params(x, random_state=0)
+    >>> nll, grads = nll_and_grad_on(xps, model, params, x)
+    >>> bool(np.isclose(nll, nll_and_grad(model, params, x)[0], rtol=1e-12))
+    True
+    """
+    from ..backend import to_device, to_numpy
+    from .model_pass import nll_and_grad
+
+    nll, grads = nll_and_grad(model, to_device(params, target), to_device(x, target))
+    return float(nll), to_numpy(grads)
+
+
 @functools.cache
 def _load(name):
     # a failed load (EngineUnavailableError) is not cached: installing the package or
@@ -126,7 +154,8 @@ def _load(name):
         from ..conditioners import mlp
 
         require_cupy()
-        return Engine("cupy", mlp, conf_step, conf_step_inverse)
+        return Engine("cupy", mlp, conf_step, conf_step_inverse,
+                      functools.partial(nll_and_grad_on, "cupy"))
     from . import model_pass, numba_engine
 
     return Engine("numba", numba_engine.mlp, numba_engine.conf_step,

@@ -6,9 +6,17 @@ each costing tens of microseconds of bookkeeping: more than the arithmetic of a 
 model. :func:`nll_and_grad` computes the same loss and gradient without autograd: one
 forward pass through the model (:class:`refconf.flows.FlowModel`'s layers: ActNorm, the
 coupling step of eq. 5, the mixing) that keeps the intermediates, then the reverse pass
-written out layer by layer. The MLP and the CONF step use the numba engine's forward and
-backward kernels (:mod:`refconf.engines.numba_engine`), the ones its autograd primitives
-wrap; the rest is a few lines per layer, below.
+written out layer by layer.
+
+The layers (ActNorm, the split and join, the spectrum parameterisation, the mixings,
+the base density) are written once, against the array namespace ``xp`` of the inputs,
+over a small set of kernels (:class:`refconf.engines.array_kernels.Kernels`: the MLP's
+forward and backward, the CONF step's forward and backward, the transforms). For NumPy
+arrays they are the numba engine's (:mod:`refconf.engines.numba_engine`, the ones its
+autograd primitives wrap, with the compiled gate VJPs of :mod:`refconf.engines._numba`),
+bound once; for arrays of another array-API library (CuPy on a GPU) they are
+:func:`refconf.engines.array_kernels.array_kernels`' vectorised expressions of the same
+formulas, so a model trains on the device with the gradient left there.
 
 The reverse pass, for ``L = -mean_b log p(x_b)`` with
 ``log p = log N(z; 0, I) + sum of the layers' log-dets`` and cotangents ``g`` of a
@@ -34,10 +42,16 @@ engine's kernels do, so the result equals autograd's gradient of the readable mo
 (``tests/test_engines.py``, to 1e-10).
 """
 
+import functools
+import math
+
 import numpy as np
 
+from .. import backend
 from ..bijectors.coupling import split_sizes
-from . import numba_engine as kernels
+from ..params import tree_leaves
+from . import numba_engine
+from .array_kernels import Kernels, array_kernels
 
 __all__ = ["nll_and_grad"]
 
@@ -46,26 +60,44 @@ def _contiguous(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
 
 
+#: The NumPy path: the numba engine's kernels, bound once.
+_NUMPY_KERNELS = Kernels(
+    xp=np, array=_contiguous, contiguous=np.ascontiguousarray, host=np.asarray,
+    mlp_forward=numba_engine._mlp_forward,
+    mlp_backward=numba_engine._mlp_backward,
+    step_forward=numba_engine._step_forward, step_backward=numba_engine._step_backward,
+    transforms=lambda kind, L, dtype: numba_engine._transforms(kind, L, np.dtype(dtype)))
+
+
+@functools.lru_cache(maxsize=8)
+def _namespace_kernels(xp):
+    return array_kernels(xp)
+
+
 class _ActNorm:
     """``y = (x - loc) exp(-log_scale)``, per-sample log-det ``-sum log_scale``."""
 
-    def __init__(self, params, dtype):
-        self.loc = _contiguous(params["loc"], dtype)
-        self.log_scale = _contiguous(params["log_scale"], dtype)
+    def __init__(self, params, dtype, kernels):
+        self.xp = kernels.xp
+        self.loc = kernels.array(params["loc"], dtype)
+        self.log_scale = kernels.array(params["log_scale"], dtype)
 
     def forward(self, x):
-        self.scale = np.exp(-self.log_scale)
+        self.scale = self.xp.exp(-self.log_scale)
         self.y = (x - self.loc) * self.scale
-        return self.y, -np.sum(self.log_scale)
+        return self.y, -self.xp.sum(self.log_scale)
 
     def backward(self, g, gl_sum):
+        xp = self.xp
         g_x = g * self.scale
-        grads = {"loc": -g_x.sum(axis=0),
-                 "log_scale": -np.einsum("bj,bj->j", g, self.y) - gl_sum}
+        grads = {"loc": -xp.sum(g_x, axis=0),
+                 "log_scale": -xp.vecdot(g, self.y, axis=-2) - gl_sum}
         return g_x, grads
 
 
 class _Reverse:
+    # a negative-step slice (a view in NumPy) rather than xp.flip, whose NumPy wrapper
+    # costs more than the reversal of a small batch
     def forward(self, x):
         return x[:, ::-1], 0.0
 
@@ -76,40 +108,42 @@ class _Reverse:
 class _Permutation:
     """``y = x[:, perm]``."""
 
-    def __init__(self, perm):
-        self.perm = np.asarray(perm)
-        self.inverse_perm = np.argsort(self.perm)
+    def __init__(self, perm, kernels):
+        self.xp = kernels.xp
+        perm = np.asarray(perm)
+        self.perm, self.inverse_perm = kernels.host(perm), kernels.host(np.argsort(perm))
 
     def forward(self, x):
-        return x[:, self.perm], 0.0
+        return self.xp.take(x, self.perm, axis=1), 0.0
 
     def backward(self, g, gl_sum):
-        return g[:, self.inverse_perm], None
+        return self.xp.take(g, self.inverse_perm, axis=1), None
 
 
 class _Invertible1x1:
     """``y = x M^T``, ``M = P L U'`` (:class:`refconf.bijectors.Invertible1x1`)."""
 
-    def __init__(self, fixed, params, dtype):
-        self.perm = np.asarray(fixed["perm"])
-        self.sign = np.asarray(fixed["sign"], dtype=dtype)
-        self.log_s = _contiguous(params["log_s"], dtype)
-        C = self.perm.size
-        self.L = np.tril(_contiguous(params["lower"], dtype), -1) + np.eye(C, dtype=dtype)
-        self.diag = self.sign * np.exp(self.log_s)
-        self.U = np.triu(_contiguous(params["upper"], dtype), 1) + np.diag(self.diag)
-        self.M = np.eye(C, dtype=dtype)[self.perm] @ (self.L @ self.U)
+    def __init__(self, fixed, params, dtype, kernels):
+        xp = self.xp = kernels.xp
+        perm = np.asarray(fixed["perm"])
+        self.perm, self.inverse_perm = kernels.host(perm), kernels.host(np.argsort(perm))
+        self.log_s = kernels.array(params["log_s"], dtype)
+        eye = xp.eye(perm.size, dtype=dtype)
+        self.L = xp.tril(kernels.array(params["lower"], dtype), k=-1) + eye
+        self.diag = kernels.array(kernels.host(fixed["sign"]), dtype) * xp.exp(self.log_s)
+        self.U = xp.triu(kernels.array(params["upper"], dtype), k=1) + eye * self.diag
+        self.M = xp.take(eye, self.perm, axis=0) @ (self.L @ self.U)
 
     def forward(self, x):
         self.x = x
-        return x @ self.M.T, np.sum(self.log_s)
+        return x @ self.M.T, self.xp.sum(self.log_s)
 
     def backward(self, g, gl_sum):
-        g_A = np.empty_like(self.M)
-        g_A[self.perm] = g.T @ self.x
+        xp = self.xp
+        g_A = xp.take(g.T @ self.x, self.inverse_perm, axis=0)  # P^T g_M
         g_U = self.L.T @ g_A
-        grads = {"lower": np.tril(g_A @ self.U.T, -1), "upper": np.triu(g_U, 1),
-                 "log_s": np.diagonal(g_U) * self.diag + gl_sum}
+        grads = {"lower": xp.tril(g_A @ self.U.T, k=-1), "upper": xp.triu(g_U, k=1),
+                 "log_s": xp.linalg.diagonal(g_U) * self.diag + gl_sum}
         return g @ self.M, grads
 
 
@@ -117,7 +151,8 @@ class _Coupling:
     """The mixed CONF step of eq. (5) with its conditioner
     (:class:`refconf.bijectors.ConvCoupling`)."""
 
-    def __init__(self, params, spec, swap, dim, dtype):
+    def __init__(self, params, spec, swap, dim, dtype, kernels):
+        self.kernels, self.xp = kernels, kernels.xp
         self.kind, self.spectrum, self.activation = spec["kind"], spec["spectrum"], spec["activation"]
         self.m = int(spec["m"])
         d1, d2 = split_sizes(dim)
@@ -125,11 +160,11 @@ class _Coupling:
         self.d_update = dim - self.d_base
         self.swap = swap
         layers = params["conditioner"]
-        self.Ws = [_contiguous(layer["W"], dtype) for layer in layers]
-        self.bs = [_contiguous(layer["b"], dtype) for layer in layers]
-        self.alpha = np.exp(_contiguous(params["log_alpha"], dtype))
-        self.alpha_prime = np.exp(_contiguous(params["log_alpha_prime"], dtype))
-        self.ops = kernels._transforms(self.kind, self.d_update, np.dtype(dtype))
+        self.Ws = [kernels.array(layer["W"], dtype) for layer in layers]
+        self.bs = [kernels.array(layer["b"], dtype) for layer in layers]
+        self.alpha = self.xp.exp(kernels.array(params["log_alpha"], dtype))
+        self.alpha_prime = self.xp.exp(kernels.array(params["log_alpha_prime"], dtype))
+        self.ops = kernels.transforms(self.kind, self.d_update, dtype)
 
     def _split(self, x):
         if self.swap:
@@ -137,48 +172,49 @@ class _Coupling:
         return x[:, : self.d_base], x[:, self.d_base:]
 
     def _join(self, base, update):
-        return np.concatenate([update, base] if self.swap else [base, update], axis=1)
+        return self.xp.concat([update, base] if self.swap else [base, update], axis=1)
 
     def _conditioner(self, base):
         """``((w, s, t), hidden)``: the spectra ``(m, B, bins)``, scales ``(m, B, d2)`` and
         shift ``(B, d2)`` from the conditioner (as ``ConvCoupling._conditioner_outputs``),
         and the MLP's hidden activations."""
-        m = self.m
-        out, hidden = kernels._mlp_forward(base, self.activation, self.Ws, self.bs)
-        out = out.reshape(base.shape[0], 2 * m + 1, self.d_update)
-        o_w = out[:, :m].transpose(1, 0, 2)
+        xp, m, contiguous = self.xp, self.m, self.kernels.contiguous
+        out, hidden = self.kernels.mlp_forward(base, self.activation, self.Ws, self.bs)
+        out = xp.reshape(out, (base.shape[0], 2 * m + 1, self.d_update))
+        o_w = xp.permute_dims(out[:, :m, :], (1, 0, 2))
         if self.kind == "circular":
-            o_w = np.fft.rfft(o_w, axis=-1)
-        w = np.ascontiguousarray(np.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w)
-        s = np.ascontiguousarray(np.exp(out[:, m: 2 * m].transpose(1, 0, 2)))
-        return (w, s, out[:, 2 * m]), hidden
+            o_w = xp.fft.rfft(o_w, axis=-1)
+        w = contiguous(xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w)
+        s = contiguous(xp.exp(xp.permute_dims(out[:, m: 2 * m, :], (1, 0, 2))))
+        return (w, s, out[:, 2 * m, :]), hidden
 
     def forward(self, x, overflow="inf"):
+        contiguous = self.kernels.contiguous
         base, x2 = self._split(x)
-        self.base = np.ascontiguousarray(base)
+        self.base = contiguous(base)
         (self.w, self.s, t), self.hidden = self._conditioner(self.base)
-        y2, log_det, self.saved = kernels._step_forward(
-            np.ascontiguousarray(x2), self.w, self.s, t, self.alpha, self.alpha_prime,
-            self.kind, overflow)
+        y2, log_det, self.saved = self.kernels.step_forward(
+            contiguous(x2), self.w, self.s, t, self.alpha, self.alpha_prime, self.kind,
+            overflow)
         return self._join(base, y2), log_det
 
     def backward(self, g, gl):
+        xp, kernels = self.xp, self.kernels
         g_base, g_y2 = self._split(g)
-        B, m, du = g.shape[0], self.m, self.d_update
-        g_x2, g_w, g_s, g_alpha, g_alpha_prime = kernels._step_backward(
-            np.ascontiguousarray(g_y2), gl, self.w, self.s, self.alpha, self.alpha_prime,
-            self.saved, self.ops)
+        B, du = g.shape[0], self.d_update
+        g_y2 = kernels.contiguous(g_y2)
+        g_x2, g_w, g_s, g_alpha, g_alpha_prime = kernels.step_backward(
+            g_y2, gl, self.w, self.s, self.alpha, self.alpha_prime, self.saved, self.ops)
         if self.spectrum == "exp":
             g_w = g_w * self.w
         if self.kind == "circular":
-            g_w = np.fft.fft(g_w, n=du, axis=-1).real  # the rfft's VJP
-        g_out = np.empty((B, 2 * m + 1, du), dtype=g.dtype)
-        g_out[:, :m] = g_w.transpose(1, 0, 2)
-        g_out[:, m: 2 * m] = (g_s * self.s).transpose(1, 0, 2)
-        g_out[:, 2 * m] = g_y2
-        g_x1, g_weights = kernels._mlp_backward(g_out.reshape(B, -1),
-                                                [self.base] + self.hidden, self.Ws,
-                                                self.activation)
+            g_w = xp.real(xp.fft.fft(g_w, n=du, axis=-1))  # the rfft's VJP
+        g_out = xp.concat([xp.permute_dims(g_w, (1, 0, 2)),
+                           xp.permute_dims(g_s * self.s, (1, 0, 2)),
+                           xp.reshape(g_y2, (B, 1, du))], axis=1)
+        g_x1, g_weights = kernels.mlp_backward(xp.reshape(g_out, (B, -1)),
+                                               [self.base] + self.hidden, self.Ws,
+                                               self.activation)
         grads = {"conditioner": [{"W": gW, "b": gb} for gW, gb in
                                  zip(g_weights[0::2], g_weights[1::2])],
                  "log_alpha": g_alpha * self.alpha,
@@ -186,26 +222,34 @@ class _Coupling:
         return self._join(g_base + g_x1, g_x2), grads
 
 
-def _layers(model, params, dtype):
+def _layers(model, params, dtype, kernels):
     """The model's layers in forward order, as ``(step index, key, layer)``."""
     spec, steps = model.spec, params["steps"]
     layers = []
     for k, step in enumerate(steps):
         if spec["actnorm"]:
-            layers.append((k, "actnorm", _ActNorm(step["actnorm"], dtype)))
+            layers.append((k, "actnorm", _ActNorm(step["actnorm"], dtype, kernels)))
         layers.append((k, "coupling", _Coupling(step["coupling"], spec, model._swap(k),
-                                                model.dim, dtype)))
+                                                model.dim, dtype, kernels)))
         if spec["mixing"] == "1x1":
             layers.append((k, "mixing", _Invertible1x1(spec["mixing_fixed"][k],
-                                                       step["mixing"], dtype)))
+                                                       step["mixing"], dtype, kernels)))
         elif k < len(steps) - 1:
             layers.append((k, "mixing", _Reverse() if spec["mixing"] == "reverse"
-                           else _Permutation(spec["mixing_fixed"][k]["perm"])))
+                           else _Permutation(spec["mixing_fixed"][k]["perm"], kernels)))
     return layers
 
 
-def _dtype(params):
-    return np.result_type(*(step["coupling"]["conditioner"][0]["W"] for step in params["steps"]))
+def _kernels(params, x):
+    """The kernels of the arrays' namespace, and the computing dtype."""
+    Ws = [step["coupling"]["conditioner"][0]["W"] for step in params["steps"]]
+    if isinstance(x, np.ndarray) and all(isinstance(W, np.ndarray) for W in Ws):
+        return _NUMPY_KERNELS, np.result_type(*Ws, x.dtype)
+    # device arrays: one namespace for all (a clear error where NumPy and device mix)
+    xp = backend.namespace(x, *tree_leaves(params))
+    if backend.is_autograd(xp):  # NumPy-convertible leaves (lists, scalars)
+        return _NUMPY_KERNELS, np.result_type(*Ws, np.result_type(x))
+    return _namespace_kernels(xp), xp.result_type(*Ws, x)
 
 
 def nll_and_grad(model, params, x):
@@ -215,17 +259,26 @@ def nll_and_grad(model, params, x):
     ----------
     model : refconf.flows.FlowModel
     params : pytree
-        The model's parameters (:meth:`~refconf.flows.FlowModel.init_params`).
-    x : ndarray, (B, D)
-        A batch of data.
+        The model's parameters (:meth:`~refconf.flows.FlowModel.init_params`): NumPy
+        arrays, or arrays of one array-API library (moved with
+        :func:`refconf.backend.to_device`).
+    x : array, (B, D)
+        A batch of data, in the parameters' namespace.
 
     Returns
     -------
-    nll : float
-        ``-mean_b log p(x_b)``, as ``-mean(model.build(params).log_prob(x))``.
+    nll : float or 0-d array
+        ``-mean_b log p(x_b)``, as ``-mean(model.build(params).log_prob(x))``: a NumPy
+        float, or a 0-d array of the inputs' namespace (no device-to-host copy).
     grads : pytree
-        Its gradient, with the structure of ``params`` (the 1x1 layers' fixed parts are
-        not parameters and get no entry).
+        Its gradient, with the structure of ``params`` and arrays of its namespace (the
+        1x1 layers' fixed parts are not parameters and get no entry).
+
+    Raises
+    ------
+    ValueError
+        When NumPy arrays are mixed with arrays of another library
+        (:func:`refconf.backend.namespace`).
 
     Examples
     --------
@@ -243,19 +296,30 @@ def nll_and_grad(model, params, x):
     >>> bool(np.allclose(g["steps"][1]["actnorm"]["loc"],
     ...                  grad(loss)(params)["steps"][1]["actnorm"]["loc"], rtol=1e-10))
     True
+
+    The same pass on the arrays of another library (here ``array_api_strict``, which
+    stands in for CuPy), the gradient left there:
+
+    >>> import array_api_strict as xps
+    >>> from refconf.backend import to_device, to_numpy
+    >>> nll_s, g_s = nll_and_grad(model, to_device(params, xps), to_device(x, xps))
+    >>> bool(np.allclose(to_numpy(g_s["steps"][1]["actnorm"]["loc"]),
+    ...                  g["steps"][1]["actnorm"]["loc"], rtol=1e-12))
+    True
     """
-    dtype = np.result_type(_dtype(params), x.dtype)
-    h = _contiguous(x, dtype)
+    kernels, dtype = _kernels(params, x)
+    xp = kernels.xp
+    h = kernels.array(x, dtype)
     B = h.shape[0]
-    layers = _layers(model, params, dtype)
-    log_det = np.zeros(B, dtype=dtype)
+    layers = _layers(model, params, dtype, kernels)
+    log_det = xp.zeros(B, dtype=dtype)
     for _, _, layer in layers:
         h, ld = layer.forward(h)
-        log_det += ld
-    log_p = -0.5 * np.einsum("bj,bj->b", h, h) - 0.5 * model.dim * np.log(2 * np.pi) + log_det
-    nll = -np.mean(log_p)
+        log_det = log_det + ld
+    log_p = -0.5 * xp.vecdot(h, h) - 0.5 * model.dim * math.log(2 * math.pi) + log_det
+    nll = -xp.mean(log_p)
 
-    g, gl = h / B, np.full(B, -1.0 / B, dtype=dtype)
+    g, gl = h / B, xp.full(B, -1.0 / B, dtype=dtype)
     grads = {"steps": [{} for _ in params["steps"]]}
     for k, key, layer in reversed(layers):
         if key == "coupling":
@@ -265,4 +329,3 @@ def nll_and_grad(model, params, x):
         if layer_grads is not None:
             grads["steps"][k][key] = layer_grads
     return nll, grads
-

@@ -1,0 +1,327 @@
+"""The explicit-pass kernels in any array-API namespace (CuPy on a GPU, array_api_strict).
+
+:func:`refconf.engines.model_pass.nll_and_grad` runs one set of layers over a small set
+of kernels (:class:`Kernels`): the conditioner MLP's forward and backward, the CONF
+step's forward and backward (eq. 5) and the step's transforms. On NumPy they are the
+numba engine's (:mod:`refconf.engines.numba_engine`, compiled gate VJPs of
+:mod:`refconf.engines._numba`); :func:`array_kernels` gives the same kernels as
+vectorised expressions of the standard array API, for arrays of any other library:
+
+* the MLP's backpropagation, the activation's derivative read from the activations;
+* the gates' VJPs, the formulas of :func:`refconf.engines._numba.slog_gates_vjp`
+  evaluated elementwise over the whole batch (:func:`slog_gates_vjp`);
+* the transforms as dense matrix products (short signals) or FFTs (long signals, from
+  :data:`~refconf.engines.numba_engine.FFT_MIN_LENGTH` on), with their transposes
+  (:class:`MatrixTransforms`, :class:`FFTTransforms`).
+
+The forward gates are the readable tier's :func:`~refconf.bijectors.elementwise.slog`
+and :func:`~refconf.bijectors.elementwise.slog_inverse`, which run in any namespace.
+Complex cotangents follow autograd's convention (``dl/dRe - i dl/dIm``), so products
+carry no conjugate, as in the numba engine.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from types import ModuleType
+
+import numpy as np
+
+from .. import backend
+from ..bijectors.elementwise import slog, slog_inverse
+from ..primitives import dct1_via_rfft, idct1_via_irfft
+from ..spectral import _hermitian_weights
+from .numba_engine import FFT_MIN_LENGTH, _MatrixTransforms
+
+__all__ = ["FFTTransforms", "Kernels", "MatrixTransforms", "array_kernels", "slog_gates_vjp"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Kernels:
+    """What the explicit pass needs from an array library, bound once per namespace.
+
+    Attributes
+    ----------
+    xp : module
+        The namespace the layers compute in (``numpy`` itself on the NumPy path).
+    array : callable
+        ``array(a, dtype)``: a parameter as an array of ``xp`` of that dtype
+        (C-contiguous on the NumPy path, where compiled kernels read it).
+    contiguous : callable
+        ``contiguous(a)``: ``a`` laid out as the step kernels take it.
+    host : callable
+        ``host(a)``: a NumPy array of structure (a permutation, signs) as an array of
+        ``xp``.
+    mlp_forward : callable
+        ``mlp_forward(x, activation, Ws, bs) -> (out, hidden)``, ``h_l = act(h_{l-1} W_l + b_l)``.
+    mlp_backward : callable
+        ``mlp_backward(g, [x, h_1, ...], Ws, activation) -> (gx, [gW_1, gb_1, ...])``.
+    step_forward : callable
+        ``step_forward(x2, w, s, t, alpha, alpha', kind, overflow) -> (y2, log_det, saved)``
+        (eq. 5, ``F_m`` first; ``saved`` the per-layer ``(u, U, q, gate output)``,
+        ``F_1``'s first).
+    step_backward : callable
+        ``step_backward(gy, gl, w, s, alpha, alpha', saved, ops)
+        -> (gx2, gw, gs, galpha, galpha')``.
+    transforms : callable
+        ``transforms(kind, L, dtype) -> ops`` with ``ops.weights``, ``ops.conv`` and
+        ``ops.conv_vjp``.
+    """
+
+    xp: ModuleType
+    array: Callable
+    contiguous: Callable
+    host: Callable
+    mlp_forward: Callable
+    mlp_backward: Callable
+    step_forward: Callable
+    step_backward: Callable
+    transforms: Callable
+
+
+def _real(xp, a):
+    """The real part of a complex array; a real array as it is."""
+    return xp.real(a) if xp.isdtype(a.dtype, "complex floating") else a
+
+
+# --- transforms --------------------------------------------------------------------------
+
+
+class MatrixTransforms:
+    """The convolution of a CONF layer by dense transform matrices, and its VJP.
+
+    With ``F`` (``nb x L``) the forward transform (the DCT-I ``C`` of eq. 2, or the half
+    DFT) and ``G`` (``L x nb``) its inverse, one sample per row::
+
+        U = h F^T,   u = Re (w * U) G^T
+
+    and for a cotangent ``gu`` of ``u``: ``gP = gu G``, ``gw = gP * U``,
+    ``gh = Re (gP * w) F``. The matrices are the numba engine's
+    (:class:`refconf.engines.numba_engine._MatrixTransforms`), moved to ``xp``.
+    """
+
+    def __init__(self, xp, kind, L, dtype):
+        host = _MatrixTransforms(kind, L, np.float32 if dtype == xp.float32 else np.float64)
+        self.xp = xp
+        self.weights = backend.asarray(xp, host.weights, dtype=dtype)
+        self.F, self.G = backend.asarray(xp, host.F), backend.asarray(xp, host.G)
+        self.FT, self.GT = backend.asarray(xp, host.FT), backend.asarray(xp, host.GT)
+
+    def conv(self, h, w):
+        """``(u, U)``: the layer's convolution and the input's spectrum."""
+        U = h @ self.FT
+        return _real(self.xp, (w * U) @ self.GT), U
+
+    def conv_vjp(self, gu, w, U):
+        """``(gh, gw)`` from the cotangent ``gu`` of the convolution's output."""
+        gP = gu @ self.G
+        return _real(self.xp, (gP * w) @ self.F), gP * U
+
+
+class FFTTransforms:
+    """The same convolution and VJP by FFTs: ``u = Re T^-1 (w * T h)`` with ``T`` the
+    DCT-I (by the rfft of the whole-sample extension, :func:`~refconf.primitives.dct1_via_rfft`)
+    or the rfft, and the transposes::
+
+        symmetric:  T^T g = 2a * T(g / 2a),   (T^-1)^T g = T^T g / (2N)
+        circular:   T^T g = Re FFT(g zero-padded to L),   (T^-1)^T g = c * conj(rfft(g)) / L
+
+    (``2a`` the DCT-I end weights, 1 at both ends and 2 inside, ``N = L - 1``; ``c`` the
+    half spectrum's bin multiplicities). For a cotangent ``gu``: ``gP = (T^-1)^T gu``,
+    ``gw = gP * U``, ``gh = Re T^T (gP * w)``.
+    """
+
+    def __init__(self, xp, kind, L, dtype):
+        self.xp, self.kind, self.L = xp, kind, L
+        if kind == "symmetric":
+            ends = np.full(L, 2.0)
+            ends[0] = ends[-1] = 1.0
+            self.ends = backend.asarray(xp, ends, dtype=dtype)
+            self.weights = backend.asarray(xp, np.ones(L), dtype=dtype)
+        else:
+            self.weights = backend.asarray(xp, _hermitian_weights(L), dtype=dtype)
+
+    def _T(self, h):
+        if self.kind == "symmetric":
+            return dct1_via_rfft(h, self.xp)
+        return self.xp.fft.rfft(h, axis=-1)
+
+    def _T_inv(self, P):
+        if self.kind == "symmetric":
+            return idct1_via_irfft(P, self.xp)
+        return self.xp.fft.irfft(P, n=self.L, axis=-1)
+
+    def _T_transpose(self, g):
+        xp = self.xp
+        if self.kind == "symmetric":
+            return self.ends * dct1_via_rfft(_real(xp, g) / self.ends, xp)
+        return xp.real(xp.fft.fft(g, n=self.L, axis=-1))
+
+    def _T_inv_transpose(self, g):
+        if self.kind == "symmetric":
+            return self._T_transpose(g) / (2 * (self.L - 1))
+        return self.weights * self.xp.conj(self.xp.fft.rfft(g, axis=-1)) / self.L
+
+    def conv(self, h, w):
+        """``(u, U)``: the layer's convolution and the input's spectrum."""
+        U = self._T(h)
+        return _real(self.xp, self._T_inv(w * U)), U
+
+    def conv_vjp(self, gu, w, U):
+        """``(gh, gw)`` from the cotangent ``gu`` of the convolution's output."""
+        gP = self._T_inv_transpose(gu)
+        return _real(self.xp, self._T_transpose(gP * w)), gP * U
+
+
+# --- the gates and the CONF step ---------------------------------------------------------
+
+
+def slog_gates_vjp(gy, gl, u, q, y, s, alpha, alpha_prime, xp):
+    """VJP of the gates of eq. (4) after the convolution, vectorised over the batch::
+
+        q = f_a(u) = sign(u) log1p(a|u|) / a,   v = s q,
+        y = g_{a'}(v) = sign(v) expm1(a'|v|) / a',
+        log_det[b] = sum_j [-log1p(a|u|) + log|s| + a'|v|]
+
+    for cotangents ``gy`` of ``y`` (``B x L``) and ``gl`` of ``log_det`` (``B``). With
+    ``E = 1 + a'|y|`` and ``d = 1 + a|u|``::
+
+        gv  = gy E + gl a' sign(v)
+        gs  = gv q + gl / s
+        gu  = (gv s - gl a sign(u)) / d
+        ga  = sum [gv s (u / d - q) / a - gl |u| / d]
+        ga' = sum [gy (v E - y) / a' + gl |v|]
+
+    (the formulas of :func:`refconf.engines._numba.slog_gates_vjp`, summed over the whole
+    batch). Returns ``(gu, gs, ga, ga')`` with ``ga``, ``ga'`` 0-d.
+    """
+    gl = gl[:, None]
+    au = xp.abs(u)
+    d = 1.0 + alpha * au
+    v = s * q
+    E = 1.0 + alpha_prime * xp.abs(y)
+    gv = gy * E + gl * alpha_prime * xp.sign(v)
+    gq = gv * s
+    gs = gv * q + gl / s
+    gu = (gq - gl * alpha * xp.sign(u)) / d
+    ga = xp.sum(gq * (u / d - q) / alpha - gl * au / d)
+    gap = xp.sum(gy * (v * E - y) / alpha_prime + gl * xp.abs(v))
+    return gu, gs, ga, gap
+
+
+def _step_forward(x2, w_hat, s, t, alpha, alpha_prime, ops, overflow):
+    """Values of eq. (5), ``F_m`` first, with the readable tier's gates; returns
+    ``(y2, log_det, saved)``, ``saved`` the per-layer ``(u, U, q, gate output)``,
+    ``F_1``'s first."""
+    xp = ops.xp
+    log_det = xp.sum(ops.weights * xp.log(xp.abs(w_hat)), axis=(0, 2))
+    log_det = log_det + xp.sum(xp.log(xp.abs(s)), axis=(0, 2))
+    h, saved = x2, []
+    for i in reversed(range(alpha.shape[0])):
+        u, U = ops.conv(h, w_hat[i, ...])
+        q, log_df = slog(u, alpha[i])
+        h, log_dg = slog_inverse(s[i, ...] * q, alpha_prime[i],
+                                 "conf_step: the expanding gate g_{a'}", overflow)
+        log_det = log_det + xp.sum(log_dg + log_df, axis=-1)
+        saved.append((u, U, q, h))
+    return h + t, log_det, saved[::-1]
+
+
+def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
+    """Cotangents ``(gx2, gw, gs, galpha, galpha')`` of :func:`_step_forward`'s inputs
+    from those of ``y2`` and ``log_det``, ``F_1`` first; the spectrum's log-det adds
+    ``gl c / w`` to ``gw`` (``d log|w| = c / w`` in autograd's complex convention)."""
+    xp = ops.xp
+    g_w, g_s, g_alpha, g_alpha_prime = [], [], [], []
+    gh = gy
+    for i, (u, U, q, y) in enumerate(saved):
+        gu, gs, ga, gap = slog_gates_vjp(gh, gl, u, q, y, s[i, ...], alpha[i],
+                                         alpha_prime[i], xp)
+        gh, gw = ops.conv_vjp(gu, w_hat[i, ...], U)
+        g_w.append(gw)
+        g_s.append(gs)
+        g_alpha.append(ga)
+        g_alpha_prime.append(gap)
+    g_w = xp.stack(g_w) + gl[:, None] * ops.weights / w_hat
+    return gh, g_w, xp.stack(g_s), xp.stack(g_alpha), xp.stack(g_alpha_prime)
+
+
+# --- the conditioner MLP -----------------------------------------------------------------
+
+
+def _activate(xp, a, activation):
+    return xp.tanh(a) if activation == "tanh" else xp.where(a > 0, a, xp.zeros_like(a))
+
+
+def _mlp_forward(xp, x, activation, Ws, bs):
+    """Output and hidden activations ``h_l = act(h_{l-1} W_l + b_l)``."""
+    hidden, h = [], x
+    for W, b in zip(Ws[:-1], bs[:-1]):
+        h = _activate(xp, h @ W + b, activation)
+        hidden.append(h)
+    return h @ Ws[-1] + bs[-1], hidden
+
+
+def _mlp_backward(xp, g, inputs, Ws, activation):
+    """Backpropagation of :func:`_mlp_forward` from the output cotangent ``g = ga_L``::
+
+        gW_l = h_{l-1}^T ga_l,   gb_l = sum_b ga_l,   gh_{l-1} = ga_l W_l^T,
+        ga_{l-1} = gh_{l-1} (1 - h_{l-1}^2)   (tanh)   or   gh_{l-1} [h_{l-1} > 0]   (relu)
+
+    with ``inputs = [x, h_1, ..., h_{L-1}]``; returns ``(gx, [gW_1, gb_1, ...])``."""
+    grads = [None] * (2 * len(Ws))
+    ga = g
+    for layer in reversed(range(len(Ws))):
+        grads[2 * layer] = inputs[layer].T @ ga
+        grads[2 * layer + 1] = xp.sum(ga, axis=0)
+        gh = ga @ Ws[layer].T
+        if layer == 0:
+            return gh, grads
+        h = inputs[layer]
+        ga = gh * (1.0 - h * h) if activation == "tanh" else xp.where(h > 0, gh, xp.zeros_like(gh))
+
+
+# --- binding -----------------------------------------------------------------------------
+
+
+def array_kernels(xp, fft_min_length=None):
+    """The :class:`Kernels` of the array-API namespace ``xp``.
+
+    Parameters
+    ----------
+    xp : module
+        An array-API namespace (``array_api_compat.cupy``, ``array_api_strict``).
+    fft_min_length : dict, optional
+        Signal length per kind from which the step transforms by FFT
+        (:class:`FFTTransforms`) instead of dense matrices (:class:`MatrixTransforms`);
+        default :data:`refconf.engines.numba_engine.FFT_MIN_LENGTH`. A symmetric signal
+        of length 1 (a scalar multiply) always takes the matrix path.
+
+    Examples
+    --------
+    >>> import array_api_strict as xps
+    >>> kernels = array_kernels(xps)
+    >>> ops = kernels.transforms("circular", 5, xps.float64)
+    >>> u, U = ops.conv(xps.ones((2, 5)), xps.ones((3,), dtype=xps.complex128))
+    >>> bool(xps.all(xps.abs(u - 1.0) < 1e-12))
+    True
+    """
+    thresholds = dict(FFT_MIN_LENGTH if fft_min_length is None else fft_min_length)
+
+    @functools.lru_cache(maxsize=64)
+    def transforms(kind, L, dtype):
+        if L >= max(thresholds[kind], 2):
+            return FFTTransforms(xp, kind, L, dtype)
+        return MatrixTransforms(xp, kind, L, dtype)
+
+    def array(a, dtype):
+        a = backend.asarray(xp, a)
+        return a if a.dtype == dtype else xp.astype(a, dtype)
+
+    return Kernels(
+        xp=xp, array=array, contiguous=lambda a: a, host=lambda a: backend.asarray(xp, a),
+        mlp_forward=functools.partial(_mlp_forward, xp),
+        mlp_backward=functools.partial(_mlp_backward, xp),
+        step_forward=lambda x2, w, s, t, a, ap, kind, overflow: _step_forward(
+            x2, w, s, t, a, ap, transforms(kind, x2.shape[-1], x2.dtype), overflow),
+        step_backward=_step_backward, transforms=transforms)
