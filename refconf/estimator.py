@@ -57,9 +57,10 @@ class ConfDensity(BaseEstimator):
         the explicit whole-model pass on the device, with Adam on the host.
     dtype : {"float64", "float32"}
         Precision of the parameters and of every computation (data are cast to it).
-        float32 halves the memory traffic and the BLAS work: the numba engine trains about
-        1.5x and samples about 2.5x faster (``validation/bench_engines.py``), with
-        float32's tolerances (``tests/test_engines.py``).
+        float32 halves the memory traffic and the BLAS work: with the numba engine a
+        training step is about 1.5x and sampling 1.6-2x faster
+        (``validation/bench_engines.py``), within float32's tolerances
+        (``tests/test_engines.py``).
 
     Attributes
     ----------
