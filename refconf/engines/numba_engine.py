@@ -264,28 +264,38 @@ def _conf_step(x2, w_hat, s, t, alpha, alpha_prime, kind, overflow, traced):
     return ans
 
 
-def _conf_step_vjp(argnums, ans, args, kwargs):
-    """VJP of :func:`_conf_step` in all its array arguments: one backward pass through
-    the layers, ``F_1`` first."""
-    _first_order(args)
-    kind = args[6]
-    kept = _handoff.take(ans)
-    if kept is None:
-        arrays = _layout(*args[:6], kind)[0]
-        kept = arrays, _step_forward(*arrays, kind, "inf")[2]
-    (x2, w_hat, s, _, alpha, alpha_prime), saved = kept
-    ops = _transforms(kind, x2.shape[-1], x2.dtype)
+def _step_vjp_maker(recompute, backward, shift_cotangent):
+    """The VJP maker of a step primitive (:func:`_conf_step`, :func:`_conf_step_inverse`)
+    in all its array arguments.
 
-    def vjp(g):
-        _first_order(g)
-        gy, gl = (np.ascontiguousarray(np.reshape(part, shape), dtype=x2.dtype)
-                  for part, shape in zip(g, (x2.shape, x2.shape[:1])))
-        gh, g_w, g_s, g_alpha, g_alpha_prime = _step_backward(
-            gy, gl, w_hat, s, alpha, alpha_prime, saved, ops)
-        grads = _like((gh, g_w, g_s, gy, g_alpha, g_alpha_prime), args[:6])
-        return tuple(grads[i] for i in argnums)
+    ``recompute(arrays, kind)`` gives the intermediates when the forward call's hand-off
+    is missing; ``backward`` is the analytic backward pass (:func:`_step_backward`,
+    :func:`_step_inverse_backward`); ``shift_cotangent(g_out, g_in)`` the cotangent of
+    the shift ``t``.
+    """
+    def make(argnums, ans, args, kwargs):
+        _first_order(args)
+        kind = args[6]
+        kept = _handoff.take(ans)
+        if kept is None:
+            arrays = _layout(*args[:6], kind)[0]
+            kept = arrays, recompute(arrays, kind)
+        (h, w_hat, s, _, alpha, alpha_prime), saved = kept
+        ops = _transforms(kind, h.shape[-1], h.dtype)
 
-    return vjp
+        def vjp(g):
+            _first_order(g)
+            g_out, gl = (np.ascontiguousarray(np.reshape(part, shape), dtype=h.dtype)
+                         for part, shape in zip(g, (h.shape, h.shape[:1])))
+            g_in, g_w, g_s, g_alpha, g_alpha_prime = backward(
+                g_out, gl, w_hat, s, alpha, alpha_prime, saved, ops)
+            grads = _like((g_in, g_w, g_s, shift_cotangent(g_out, g_in), g_alpha,
+                           g_alpha_prime), args[:6])
+            return tuple(grads[i] for i in argnums)
+
+        return vjp
+
+    return make
 
 
 def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
@@ -305,6 +315,9 @@ def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
     return gh, g_w, g_s, g_alpha, g_alpha_prime
 
 
+_conf_step_vjp = _step_vjp_maker(
+    lambda arrays, kind: _step_forward(*arrays, kind, "inf")[2], _step_backward,
+    lambda g_out, g_in: g_out)
 defvjp_argnums(_conf_step, _conf_step_vjp)
 
 
@@ -367,30 +380,6 @@ def _conf_step_inverse(y2, w_hat, s, t, alpha, alpha_prime, kind, traced):
     return ans
 
 
-def _conf_step_inverse_vjp(argnums, ans, args, kwargs):
-    """VJP of :func:`_conf_step_inverse`: backward through the layers in reverse (the
-    inverse of ``F_m``, applied last, first)."""
-    _first_order(args)
-    kind = args[6]
-    kept = _handoff.take(ans)
-    if kept is None:
-        arrays = _layout(*args[:6], kind)[0]
-        kept = arrays, _step_inverse(*arrays, kind)[2]
-    (y2, w_hat, s, _, alpha, alpha_prime), saved = kept
-    ops = _transforms(kind, y2.shape[-1], y2.dtype)
-
-    def vjp(g):
-        _first_order(g)
-        gx, gl = (np.ascontiguousarray(np.reshape(part, shape), dtype=y2.dtype)
-                  for part, shape in zip(g, (y2.shape, y2.shape[:1])))
-        gh, g_w, g_s, g_alpha, g_alpha_prime = _step_inverse_backward(
-            gx, gl, w_hat, s, alpha, alpha_prime, saved, ops)
-        grads = _like((gh, g_w, g_s, -gh, g_alpha, g_alpha_prime), args[:6])
-        return tuple(grads[i] for i in argnums)
-
-    return vjp
-
-
 def _step_inverse_backward(gx, gl, w_hat, s, alpha, alpha_prime, saved, ops):
     """Cotangents of :func:`_step_inverse`'s inputs ``(y2, w_hat, s, alpha, alpha')``
     (that of ``t`` is minus that of ``y2``): backward through the layers in reverse (the
@@ -409,6 +398,9 @@ def _step_inverse_backward(gx, gl, w_hat, s, alpha, alpha_prime, saved, ops):
     return gh, g_w, g_s, g_alpha, g_alpha_prime
 
 
+_conf_step_inverse_vjp = _step_vjp_maker(
+    lambda arrays, kind: _step_inverse(*arrays, kind)[2], _step_inverse_backward,
+    lambda g_out, g_in: -g_in)
 defvjp_argnums(_conf_step_inverse, _conf_step_inverse_vjp)
 
 
