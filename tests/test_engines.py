@@ -389,7 +389,9 @@ def test_model_pass_equals_autograd_of_the_readable_model(case):
     def loss(p):
         return -anp.mean(model.build(p, engine="numpy").log_prob(x))
 
-    assume(np.isfinite(loss(params)))  # gates compounding past the float range: no gradient
+    # gates compounding past the float range, or to near it, where round-off grows
+    # with the values: no meaningful comparison
+    assume(abs(loss(params)) < 1e8)
     nll, grads = model_pass.nll_and_grad(model, params, x)
     expected = flatten(grad(loss)(params))[0]
     np.testing.assert_allclose(nll, loss(params), rtol=1e-12)
