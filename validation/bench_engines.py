@@ -549,9 +549,10 @@ def markdown(report):
 
 
 def _write(path, text):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from refconf.params import atomic_write
+
+    with atomic_write(path) as f:
+        f.write(text.encode())
 
 
 def main(argv=None):

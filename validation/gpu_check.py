@@ -90,6 +90,7 @@ from refconf.bijectors import Logit
 from refconf.conditioners import mlp_init
 from refconf.engines import EngineUnavailableError
 from refconf.flows import conf
+from refconf.params import atomic_write
 from refconf.spectral import circular_kernel, circular_spectrum
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -635,9 +636,8 @@ def markdown(report):
 
 def _write_json(path, report):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        f.write(json.dumps(report, indent=1).encode())
 
 
 def _ints(text):

@@ -45,7 +45,6 @@ Run::
 import argparse
 import gc
 import json
-import os
 import statistics
 import sys
 import time
@@ -60,6 +59,7 @@ import scipy.fft
 from threadpoolctl import threadpool_limits
 
 from refconf import CircularConv, SymmetricConv
+from refconf.params import atomic_write
 from refconf.reference import circulant_matrix, dct1_matrix
 from refconf.spectral import circular_kernel
 
@@ -153,18 +153,6 @@ def fit_exponent(sizes, times):
     return float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
 
 
-def write_atomically(path, write):
-    """Write through a temporary file in the same folder, then rename, so that no reader
-    ever sees a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def plot(results, path):
     fig, ax = plt.subplots(figsize=(7.5, 5))
     colors = {"symmetric": "C0", "circular": "C1", "circular_pow2": "C2"}
@@ -191,7 +179,8 @@ def plot(results, path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
 
 
@@ -292,12 +281,8 @@ def main(argv=None):
     }
     png, js = args.out / "logdet_scaling.png", args.out / "logdet_scaling.json"
     plot(results, png)
-
-    def dump(tmp):
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=2)
-
-    write_atomically(js, dump)
+    with atomic_write(js) as f:
+        f.write(json.dumps(results, indent=2).encode())
     print(f"plot: {png}\nnumbers: {js}")
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures))
