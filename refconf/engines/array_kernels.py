@@ -28,10 +28,9 @@ from types import ModuleType
 import numpy as np
 
 from .. import backend
-from ..bijectors.elementwise import slog, slog_inverse
 from ..primitives import dct1_via_rfft, idct1_via_irfft
 from ..spectral import _hermitian_weights
-from .numba_engine import FFT_MIN_LENGTH, _MatrixTransforms
+from .numba_engine import FFT_MIN_LENGTH, _MatrixTransforms, _step_values
 
 __all__ = ["FFTTransforms", "Kernels", "MatrixTransforms", "array_kernels", "slog_gates_vjp"]
 
@@ -87,35 +86,20 @@ def _real(xp, a):
 # --- transforms --------------------------------------------------------------------------
 
 
-class MatrixTransforms:
-    """The convolution of a CONF layer by dense transform matrices, and its VJP.
-
-    With ``F`` (``nb x L``) the forward transform (the DCT-I ``C`` of eq. 2, or the half
-    DFT) and ``G`` (``L x nb``) its inverse, one sample per row::
-
-        U = h F^T,   u = Re (w * U) G^T
-
-    and for a cotangent ``gu`` of ``u``: ``gP = gu G``, ``gw = gP * U``,
-    ``gh = Re (gP * w) F``. The matrices are the numba engine's
-    (:class:`refconf.engines.numba_engine._MatrixTransforms`), moved to ``xp``.
-    """
+class MatrixTransforms(_MatrixTransforms):
+    """The convolution of a CONF layer by dense transform matrices, and its VJP: the numba
+    engine's (:class:`refconf.engines.numba_engine._MatrixTransforms`, whose docstring
+    gives the formulas), with the matrices moved to ``xp``."""
 
     def __init__(self, xp, kind, L, dtype):
-        host = _MatrixTransforms(kind, L, np.float32 if dtype == xp.float32 else np.float64)
+        super().__init__(kind, L, np.float32 if dtype == xp.float32 else np.float64)
         self.xp = xp
-        self.weights = backend.asarray(xp, host.weights, dtype=dtype)
-        self.F, self.G = backend.asarray(xp, host.F), backend.asarray(xp, host.G)
-        self.FT, self.GT = backend.asarray(xp, host.FT), backend.asarray(xp, host.GT)
+        self.weights = backend.asarray(xp, self.weights, dtype=dtype)
+        self.F, self.G, self.FT, self.GT = (backend.asarray(xp, a)
+                                            for a in (self.F, self.G, self.FT, self.GT))
 
-    def conv(self, h, w):
-        """``(u, U)``: the layer's convolution and the input's spectrum."""
-        U = h @ self.FT
-        return _real(self.xp, (w * U) @ self.GT), U
-
-    def conv_vjp(self, gu, w, U):
-        """``(gh, gw)`` from the cotangent ``gu`` of the convolution's output."""
-        gP = gu @ self.G
-        return _real(self.xp, (gP * w) @ self.F), gP * U
+    def _real(self, a):
+        return _real(self.xp, a)
 
 
 class FFTTransforms:
@@ -209,26 +193,9 @@ def slog_gates_vjp(gy, gl, u, q, y, s, alpha, alpha_prime, xp):
     return gu, gs, ga, gap
 
 
-def _step_forward(x2, w_hat, s, t, alpha, alpha_prime, ops, overflow):
-    """Values of eq. (5), ``F_m`` first, with the readable tier's gates; returns
-    ``(y2, log_det, saved)``, ``saved`` the per-layer ``(u, U, q, gate output)``,
-    ``F_1``'s first."""
-    xp = ops.xp
-    log_det = xp.sum(ops.weights * xp.log(xp.abs(w_hat)), axis=(0, 2))
-    log_det = log_det + xp.sum(xp.log(xp.abs(s)), axis=(0, 2))
-    h, saved = x2, []
-    for i in reversed(range(alpha.shape[0])):
-        u, U = ops.conv(h, w_hat[i, ...])
-        q, log_df = slog(u, alpha[i])
-        h, log_dg = slog_inverse(s[i, ...] * q, alpha_prime[i],
-                                 "conf_step: the expanding gate g_{a'}", overflow)
-        log_det = log_det + xp.sum(log_dg + log_df, axis=-1)
-        saved.append((u, U, q, h))
-    return h + t, log_det, saved[::-1]
-
-
 def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
-    """Cotangents ``(gx2, gw, gs, galpha, galpha')`` of :func:`_step_forward`'s inputs
+    """Cotangents ``(gx2, gw, gs, galpha, galpha')`` of the step's inputs
+    (:func:`refconf.engines.numba_engine._step_values`)
     from those of ``y2`` and ``log_det``, ``F_1`` first; the spectrum's log-det adds
     ``gl c / w`` to ``gw`` (``d log|w| = c / w`` in autograd's complex convention)."""
     xp = ops.xp
@@ -322,6 +289,6 @@ def array_kernels(xp, fft_min_length=None):
         xp=xp, array=array, contiguous=lambda a: a, host=lambda a: backend.asarray(xp, a),
         mlp_forward=functools.partial(_mlp_forward, xp),
         mlp_backward=functools.partial(_mlp_backward, xp),
-        step_forward=lambda x2, w, s, t, a, ap, kind, overflow: _step_forward(
+        step_forward=lambda x2, w, s, t, a, ap, kind, overflow: _step_values(
             x2, w, s, t, a, ap, transforms(kind, x2.shape[-1], x2.dtype), overflow),
         step_backward=_step_backward, transforms=transforms)

@@ -86,21 +86,26 @@ class _MatrixTransforms:
         self.F, self.G = np.ascontiguousarray(F, dtype=dtype), np.ascontiguousarray(G, dtype=dtype)
         self.FT, self.GT = np.ascontiguousarray(self.F.T), np.ascontiguousarray(self.G.T)
 
+    xp = np
+
+    def _real(self, a):
+        return _real(a)
+
     def conv(self, h, w):
         U = h @ self.FT
-        return _real((w * U) @ self.GT), U
+        return self._real((w * U) @ self.GT), U
 
     def conv_vjp(self, gu, w, U):
         gP = gu @ self.G
-        return _real((gP * w) @ self.F), gP * U
+        return self._real((gP * w) @ self.F), gP * U
 
     def deconv(self, u, w):
         U = u @ self.FT
-        return _real((U / w) @ self.GT), U
+        return self._real((U / w) @ self.GT), U
 
     def deconv_vjp(self, gh, w, U):
         gU = (gh @ self.G) / w
-        return _real(gU @ self.F), -gU * U / w
+        return self._real(gU @ self.F), -gU * U / w
 
 
 def _real(a):
@@ -111,6 +116,8 @@ def _real(a):
 class _FFTTransforms:
     """The same four maps by FFT (long signals): ``T`` the DCT-I or rfft, ``T^-1`` its
     inverse, and their transposes from the readable tier's VJPs."""
+
+    xp = np
 
     def __init__(self, kind, L):
         if kind == "symmetric":
@@ -232,22 +239,30 @@ def _first_order(values):
 def _step_forward(x2, w_hat, s, t, alpha, alpha_prime, kind, overflow):
     """Values of eq. (5), ``F_m`` first; returns ``(y2, log_det, saved)`` with ``saved``
     the per-layer ``(u, U, q, layer output)`` the VJP reads, ``F_1``'s first.
+    :func:`_step_values` with this engine's transforms (:func:`_transforms`)."""
+    return _step_values(x2, w_hat, s, t, alpha, alpha_prime,
+                        _transforms(kind, x2.shape[-1], x2.dtype), overflow)
+
+
+def _step_values(x2, w_hat, s, t, alpha, alpha_prime, ops, overflow):
+    """:func:`_step_forward` with the transforms ``ops`` given, in their namespace
+    ``ops.xp`` (NumPy here, any array-API library in
+    :mod:`refconf.engines.array_kernels`).
 
     The gates are the readable tier's :func:`~refconf.bijectors.elementwise.slog` and
-    :func:`~refconf.bijectors.elementwise.slog_inverse` (vectorised NumPy, with the
-    overflow guard: faster than a compiled loop over libm's scalar log1p and expm1 from
-    2,000 entries on, measured); the convolutions are matrix products or FFTs
-    (:func:`_transforms`).
+    :func:`~refconf.bijectors.elementwise.slog_inverse` (vectorised, with the overflow
+    guard: on NumPy faster than a compiled loop over libm's scalar log1p and expm1 from
+    2,000 entries on, measured); the convolutions are ``ops.conv``.
     """
-    ops = _transforms(kind, x2.shape[-1], x2.dtype)
-    log_det = np.sum(ops.weights * np.log(np.abs(w_hat)), axis=(0, 2))
-    log_det += np.sum(np.log(np.abs(s)), axis=(0, 2))
+    xp = ops.xp
+    log_det = xp.sum(ops.weights * xp.log(xp.abs(w_hat)), axis=(0, 2))
+    log_det = log_det + xp.sum(xp.log(xp.abs(s)), axis=(0, 2))
     h, saved = x2, []
-    for i in reversed(range(alpha.size)):
-        u, U = ops.conv(h, w_hat[i])
+    for i in reversed(range(alpha.shape[0])):
+        u, U = ops.conv(h, w_hat[i, ...])
         q, log_df = slog(u, alpha[i])
-        h, log_dg = slog_inverse(s[i] * q, alpha_prime[i], _GATE["conf_step"], overflow)
-        log_det += np.sum(log_dg + log_df, axis=-1)
+        h, log_dg = slog_inverse(s[i, ...] * q, alpha_prime[i], _GATE["conf_step"], overflow)
+        log_det = log_det + xp.sum(log_dg + log_df, axis=-1)
         saved.append((u, U, q, h))
     return h + t, log_det, saved[::-1]
 
