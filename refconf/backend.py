@@ -38,7 +38,8 @@ from autograd.tracer import getval, isbox
 from .engines import EngineUnavailableError
 
 __all__ = ["namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
-           "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value", "is_parameter"]
+           "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value", "is_parameter",
+           "parameter_leaves"]
 
 _HOST_SCALARS = (bool, int, float, complex, onp.generic)
 
@@ -164,9 +165,22 @@ def tree_namespace(tree):
     >>> tree_namespace([{"W": xps.ones((2, 2)), "perm": np.arange(2)}, 3]) is xps
     True
     """
+    return namespace(*parameter_leaves(tree))
+
+
+def parameter_leaves(tree):
+    """The floating and complex array leaves of a pytree (:func:`is_parameter`), in
+    order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [a.dtype for a in parameter_leaves({"W": np.ones(2), "perm": np.arange(2)})]
+    [dtype('float64')]
+    """
     leaves = []
     map_leaves(lambda a: leaves.append(a) if is_parameter(a) else None, tree)
-    return namespace(*leaves)
+    return leaves
 
 
 def require_cupy():

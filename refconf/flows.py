@@ -80,9 +80,7 @@ class Flow:
         when there are none): :meth:`sample` draws in it, so float32 parameters sample in
         float32."""
         xp = self.namespace
-        leaves = []
-        backend.map_leaves(lambda a: leaves.append(getval(a)) if backend.is_parameter(a)
-                           else None, self.chain.parameters())
+        leaves = [getval(a) for a in backend.parameter_leaves(self.chain.parameters())]
         if backend.is_autograd(xp):
             real = [a.dtype for a in leaves if a.dtype.kind == "f"]
             return onp.result_type(*real) if real else onp.dtype(onp.float64)
