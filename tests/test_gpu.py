@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from refconf import ConfDensity, backend
 from refconf.engines import EngineUnavailableError
-from refconf.flows import conf
 from refconf.params import flatten
 
 from .test_bijector_laws import (
@@ -33,7 +32,7 @@ from .test_bijector_laws import (
     FLOAT64_ONLY,
     REGISTRY,
 )
-from .test_namespace import MODELS, _perturbed
+from .test_namespace import MODELS, _perturbed, conf_case
 
 cupy = pytest.importorskip("cupy", reason="the GPU tests need CuPy: pip install 'refconf[gpu]'")
 try:
@@ -92,11 +91,7 @@ def test_bijector_on_the_gpu_equals_numpy(name, dtype):
 
 @pytest.mark.parametrize("kind, mixing, dim", MODELS)
 def test_conf_model_on_the_gpu_equals_numpy(kind, mixing, dim):
-    rng = np.random.default_rng(dim)
-    x = rng.normal(size=(64, dim))
-    model = conf(dim, steps=3, m=2, hidden=(8,), kind=kind, mixing=mixing,
-                 spectrum="raw" if dim % 2 else "exp", random_state=1)
-    params = _perturbed(model.init_params(x, random_state=2), rng)
+    model, params, x = conf_case(kind, mixing, dim, batch=64)
     flow = model.build(params, engine="numpy")
     gpu_flow = model.build(params, engine="cupy")
 

@@ -190,14 +190,19 @@ MODELS = [pytest.param(kind, mixing, dim, id=f"{kind}-{mixing}-D{dim}")
           for kind in ("symmetric", "circular") for mixing in MIXINGS for dim in (5, 6)]
 
 
+def conf_case(kind, mixing, dim, batch):
+    """A CONF model of MODELS, data, and parameters far from the identity."""
+    rng = np.random.default_rng(dim)
+    x = rng.normal(size=(batch, dim))
+    model = conf(dim, steps=3, m=2, hidden=(8,), kind=kind, mixing=mixing,
+                 spectrum="raw" if dim % 2 else "exp", random_state=1)
+    return model, _perturbed(model.init_params(x, random_state=2), rng), x
+
+
 @pytest.mark.parametrize("kind, mixing, dim", MODELS)
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_conf_model_in_array_api_strict_equals_numpy(kind, mixing, dim):
-    rng = np.random.default_rng(dim)
-    x = rng.normal(size=(16, dim))
-    model = conf(dim, steps=3, m=2, hidden=(8,), kind=kind, mixing=mixing,
-                 spectrum="raw" if dim % 2 else "exp", random_state=1)
-    params = _perturbed(model.init_params(x, random_state=2), rng)
+    model, params, x = conf_case(kind, mixing, dim, batch=16)
     flow = model.build(params)
     strict_flow = model.build(backend.to_device(params, xps))
     assert strict_flow.namespace is xps
