@@ -175,9 +175,7 @@ def _rotation_factors(rng, C, c, spread=0.3, max_cond=100.0):
         p = dict(base, lower=base["lower"] + rng.normal(scale=spread, size=(C, C)),
                  upper=base["upper"] + rng.normal(scale=spread, size=(C, C)),
                  log_s=base["log_s"] + rng.uniform(-1.0, 1.0, C))
-        L = np.tril(p["lower"], -1) + np.eye(C)
-        U = np.triu(p["upper"], 1) + np.diag(p["sign"] * np.exp(p["log_s"]))
-        if np.linalg.cond(L @ U) <= max_cond:
+        if np.linalg.cond(Invertible1x1(**p).matrix) <= max_cond:
             return {k: v if k == "perm" else c(v) for k, v in p.items()}
 
 
