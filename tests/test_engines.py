@@ -208,7 +208,7 @@ def test_matrix_and_fft_transforms_agree_with_spectral_and_are_adjoint(kind, L):
         w = S.half_spectrum(rng, (B, L), 1)
         conv, deconv = spectral.circular_conv, spectral.circular_deconv
     for ops in (numba_engine._MatrixTransforms(kind, L, h.dtype),
-                numba_engine._FFTTransforms(kind, L)):
+                numba_engine._FFTTransforms(kind, L, h.dtype)):
         u, U = ops.conv(h, w)
         assert_close(u, conv(h, w))
         gh, gw = ops.conv_vjp(g, w, U)

@@ -17,7 +17,7 @@ from autograd import grad
 from autograd.tracer import getval
 
 from refconf.params import flatten, load_checkpoint, tree_map
-from refconf.train import adam_step, clip_by_global_norm, fit
+from refconf.train import _adam_step_inplace, adam_step, clip_by_global_norm, fit
 
 TRUE_MEAN = np.array([1.0, -2.0])
 TRUE_COV = np.array([[2.0, 0.9], [0.9, 1.0]])
@@ -137,6 +137,23 @@ def test_adam_step_bias_correction():
     np.testing.assert_allclose(new_v, 0.75 * v + 0.25 * g**2)
     m_hat, v_hat = new_m / (1 - 0.5**5), new_v / (1 - 0.75**5)
     np.testing.assert_allclose(new_x, x - 0.01 * m_hat / (np.sqrt(v_hat) + 1e-3))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("step", [1, 7, 3000])
+def test_compiled_adam_step_equals_adam_step_bit_for_bit(dtype, step):
+    rng = np.random.default_rng(step)
+    n = 1000
+    x, m, g = (rng.normal(scale=10.0, size=n).astype(dtype) for _ in range(3))
+    v = rng.uniform(1e-6, 50.0, size=n).astype(dtype)
+    expected = adam_step(x, g, m, v, step, learning_rate=0.03, beta1=0.8, beta2=0.99,
+                         eps=1e-4)
+    x2, m2, v2 = x.copy(), m.copy(), v.copy()
+    _adam_step_inplace(x2, g, m2, v2, step, 0.03, 0.8, 0.99, 1e-4)
+    for got, want in zip((x2, m2, v2), expected):
+        assert got.dtype == want.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(x2, x)  # it did update in place
 
 
 def test_clip_by_global_norm():

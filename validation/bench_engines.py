@@ -336,7 +336,7 @@ def _crossover(args):
                 times = [_median_time(functools.partial(_conv_and_vjp, ops, h, w), 20,
                                       time.process_time)
                          for ops in (ne._MatrixTransforms(kind, L, h.dtype),
-                                     ne._FFTTransforms(kind, L))]
+                                     ne._FFTTransforms(kind, L, h.dtype))]
                 ratios[L] = times[0] / times[1]
             table[f"{kind} B={B}"] = ratios
             print(f"  matrix/FFT time, {kind:9s} B={B:5d}: "

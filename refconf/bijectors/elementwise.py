@@ -12,8 +12,8 @@ from scipy.optimize import elementwise as roots
 from .. import backend
 from .base import Bijector
 
-__all__ = ["SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer", "slog",
-           "slog_inverse"]
+__all__ = ["SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer",
+           "expanding_gate_overflows", "slog", "slog_inverse"]
 
 
 def _sum_event(a, event_ndim):
@@ -95,16 +95,30 @@ def slog_inverse(y, alpha, what="S-Log inverse", overflow="raise"):
             log_bound = t - xp.minimum(xp.log(alpha), 0.0)
         # one device-to-host scalar per gate
         worst = float(xp.max(log_bound)) if math.prod(log_bound.shape) else 0.0
-    if worst >= limit and overflow == "inf":
+    if expanding_gate_overflows(worst, limit, what, overflow):
         with onp.errstate(over="ignore"):
             return xp.sign(y) * xp.expm1(t) / alpha, t
-    if worst >= limit:
-        raise ValueError(
-            f"{what}: alpha*|y| + max(0, -log alpha) reaches {worst:.4g}, beyond "
-            f"log(max float) = {limit:.4g}; expm1(alpha*|y|) / alpha would overflow. "
-            "Expected alpha*|y| below that limit."
-        )
     return xp.sign(y) * xp.expm1(t) / alpha, t
+
+
+def expanding_gate_overflows(worst, limit, what, overflow):
+    """Whether the expanding gate ``g_a`` overflows, from ``worst``, the largest
+    ``a|y| + max(0, -log a)`` (a bound on ``log|g_a(y)|``), and ``limit = log(max
+    float)`` of the dtype.
+
+    Returns False below the limit (or for a NaN ``worst``); at or above it returns True for ``overflow="inf"``
+    (the caller computes signed infinities) and raises ``ValueError`` for
+    ``overflow="raise"``.
+    """
+    if not worst >= limit:  # NaN is left to the caller's finiteness checks
+        return False
+    if overflow == "inf":
+        return True
+    raise ValueError(
+        f"{what}: alpha*|y| + max(0, -log alpha) reaches {worst:.4g}, beyond "
+        f"log(max float) = {limit:.4g}; expm1(alpha*|y|) / alpha would overflow. "
+        "Expected alpha*|y| below that limit."
+    )
 
 
 class SLog(Bijector):

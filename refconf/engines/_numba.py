@@ -1,15 +1,17 @@
-"""Compiled kernels of the numba engine: the fused elementwise backward passes.
+"""Compiled kernels of the numba engine: the fused elementwise passes of the S-Log gates.
 
 Each kernel is a loop over the batch (one sample per row, ``prange``) of the formulas in
 its docstring, compiled once and cached on disk (``cache=True``): one pass over memory
-where NumPy would make a dozen, and no transcendental function (the forward pass hands
-its intermediates over). They know nothing of autograd;
-:mod:`refconf.engines.numba_engine` registers them as the VJPs of its primitives.
+where NumPy would make a dozen. The backward kernels evaluate no transcendental function
+(the forward pass hands its intermediates over); the forward gates leave their two,
+``log1p`` and ``expm1``, to NumPy and do everything between them in one pass
+(:func:`slog_pair_between`). They know nothing of autograd;
+:mod:`refconf.engines.numba_engine` calls them from its primitives and VJPs.
 
 What is not here, and why (measured by ``validation/bench_engines.py``): the transforms
 are dense matrix products (BLAS) or FFTs, several times faster than compiled loops over
-the same sums; the forward S-Log gates and the tanh activation are NumPy's vectorised
-transcendental loops, 3-10x faster than compiled calls to the scalar libm (numba has no
+the same sums; ``log1p``, ``expm1`` and the tanh activation are NumPy's vectorised
+transcendental loops, 2-10x faster than compiled calls to the scalar libm (numba has no
 vectorised math library on this platform).
 
 The kernels are compiled serial: ``prange`` is ``range`` unless a kernel is recompiled
@@ -19,10 +21,48 @@ shared machine whose other core is busy, each parallel call can wait a scheduler
 (about 8 ms measured, against 25 us serial).
 """
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["activation_vjp", "slog_gates_inverse_vjp", "slog_gates_vjp"]
+__all__ = ["activation_vjp", "slog_gates_inverse_vjp", "slog_gates_vjp", "slog_pair_between"]
+
+
+@njit(cache=True, error_model="numpy")
+def slog_pair_between(x, t, c, a_in, a_out, divide, log_det):
+    """The elementwise work between the two transcendental passes of a pair of S-Log
+    gates (eq. 4), ``y = g_{a_out}(c f_{a_in}(x))`` (``c / f_{a_in}(x)`` if ``divide``)::
+
+        t = log1p(a_in |x|)        (given: NumPy's vectorised log1p)
+        q = sign(x) t / a_in       = f_{a_in}(x)
+        p = c q                    (q / c if divide)
+        r = a_out |p|              (then y = sign(p) expm1(r) / a_out: NumPy's expm1)
+        log_det[b] += sum_j (r - t)
+
+    The forward step's gates are ``g_{a'}(s f_a(u))``, the inverse step's
+    ``g_a(f_{a'}(h) / s)``. ``log_det`` (``(B,)``) is updated in place. Returns
+    ``(q, p, r, max r)`` (a NaN ``r`` may or may not reach the maximum; the callers'
+    finiteness checks report it).
+    """
+    B, L = x.shape
+    q = np.empty_like(x)
+    p = np.empty_like(x)
+    r = np.empty_like(x)
+    worst = -np.inf
+    for b in prange(B):
+        acc = 0.0
+        for j in range(L):
+            q_bj = math.copysign(t[b, j], x[b, j]) / a_in
+            p_bj = q_bj / c[b, j] if divide else c[b, j] * q_bj
+            r_bj = a_out * abs(p_bj)
+            q[b, j] = q_bj
+            p[b, j] = p_bj
+            r[b, j] = r_bj
+            acc += r_bj - t[b, j]
+            worst = max(worst, r_bj)
+        log_det[b] += acc
+    return q, p, r, worst
 
 
 @njit(cache=True, error_model="numpy")
@@ -45,30 +85,34 @@ def slog_gates_vjp(gy, gl, u, q, y, s, alpha, alpha_prime):
         ga  = gv s (u / d - q) / a - gl |u| / d       (summed over the row)
         ga' = gy (v E - y) / a' + gl |v|              (summed over the row)
 
-    Returns ``(gu, gs, ga, ga')`` with ``ga``, ``ga'`` per row, shape ``(B,)``.
+    Returns ``(gu, gs, ga, ga')`` with ``ga`` and ``ga'`` summed over the batch.
+    Divisions are multiplications by reciprocals computed once (a last-digit
+    difference from the formulas as written).
     """
     B, L = u.shape
     gu = np.empty_like(u)
     gs = np.empty_like(u)
-    ga = np.empty(B, dtype=u.dtype)
-    gap = np.empty(B, dtype=u.dtype)
+    ga = 0.0
+    gap = 0.0
+    inv_a = 1.0 / alpha
+    inv_ap = 1.0 / alpha_prime
     for b in prange(B):
         acc_a = 0.0
         acc_ap = 0.0
         g_log = gl[b]
         for j in range(L):
             au = abs(u[b, j])
-            d = 1.0 + alpha * au
+            inv_d = 1.0 / (1.0 + alpha * au)
             v = s[b, j] * q[b, j]
             E = 1.0 + alpha_prime * abs(y[b, j])
             gv = gy[b, j] * E + g_log * alpha_prime * np.sign(v)
             gs[b, j] = gv * q[b, j] + g_log / s[b, j]
             gq = gv * s[b, j]
-            gu[b, j] = (gq - g_log * alpha * np.sign(u[b, j])) / d
-            acc_a += gq * (u[b, j] / d - q[b, j]) / alpha - g_log * au / d
-            acc_ap += gy[b, j] * (v * E - y[b, j]) / alpha_prime + g_log * abs(v)
-        ga[b] = acc_a
-        gap[b] = acc_ap
+            gu[b, j] = (gq - g_log * alpha * np.sign(u[b, j])) * inv_d
+            acc_a += gq * (u[b, j] * inv_d - q[b, j]) * inv_a - g_log * au * inv_d
+            acc_ap += gy[b, j] * (v * E - y[b, j]) * inv_ap + g_log * abs(v)
+        ga += acc_a
+        gap += acc_ap
     return gu, gs, ga, gap
 
 
@@ -90,30 +134,34 @@ def slog_gates_inverse_vjp(gu, gl, y, v, u, s, alpha, alpha_prime):
         ga  = gu (r E - u) / a + gl |r|                  (summed over the row)
         ga' = (gr / s) (y / d - v) / a' - gl |y| / d      (summed over the row)
 
-    Returns ``(gy, gs, ga, ga')``.
+    Returns ``(gy, gs, ga, ga')`` (``ga``, ``ga'`` summed over the batch; divisions by
+    reciprocals, as :func:`slog_gates_vjp`).
     """
     B, L = y.shape
     gy = np.empty_like(y)
     gs = np.empty_like(y)
-    ga = np.empty(B, dtype=y.dtype)
-    gap = np.empty(B, dtype=y.dtype)
+    ga = 0.0
+    gap = 0.0
+    inv_a = 1.0 / alpha
+    inv_ap = 1.0 / alpha_prime
     for b in prange(B):
         acc_a = 0.0
         acc_ap = 0.0
         g_log = gl[b]
         for j in range(L):
             ay = abs(y[b, j])
-            d = 1.0 + alpha_prime * ay
-            r = v[b, j] / s[b, j]
+            inv_d = 1.0 / (1.0 + alpha_prime * ay)
+            inv_s = 1.0 / s[b, j]
+            r = v[b, j] * inv_s
             E = 1.0 + alpha * abs(u[b, j])
             gr = gu[b, j] * E + g_log * alpha * np.sign(r)
-            gs[b, j] = -(gr * r + g_log) / s[b, j]
-            gv = gr / s[b, j]
-            gy[b, j] = (gv - g_log * alpha_prime * np.sign(y[b, j])) / d
-            acc_a += gu[b, j] * (r * E - u[b, j]) / alpha + g_log * abs(r)
-            acc_ap += gv * (y[b, j] / d - v[b, j]) / alpha_prime - g_log * ay / d
-        ga[b] = acc_a
-        gap[b] = acc_ap
+            gs[b, j] = -(gr * r + g_log) * inv_s
+            gv = gr * inv_s
+            gy[b, j] = (gv - g_log * alpha_prime * np.sign(y[b, j])) * inv_d
+            acc_a += gu[b, j] * (r * E - u[b, j]) * inv_a + g_log * abs(r)
+            acc_ap += gv * (y[b, j] * inv_d - v[b, j]) * inv_ap - g_log * ay * inv_d
+        ga += acc_a
+        gap += acc_ap
     return gy, gs, ga, gap
 
 

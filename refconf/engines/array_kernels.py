@@ -30,7 +30,8 @@ import numpy as np
 from .. import backend
 from ..primitives import dct1_via_rfft, idct1_via_irfft
 from ..spectral import _hermitian_weights
-from .numba_engine import FFT_MIN_LENGTH, _MatrixTransforms, _step_values
+from ..bijectors.elementwise import slog, slog_inverse
+from .numba_engine import _GATE, FFT_MIN_LENGTH, _MatrixTransforms, _step_values
 
 __all__ = ["FFTTransforms", "Kernels", "MatrixTransforms", "array_kernels", "slog_gates_vjp"]
 
@@ -193,6 +194,17 @@ def slog_gates_vjp(gy, gl, u, q, y, s, alpha, alpha_prime, xp):
     return gu, gs, ga, gap
 
 
+def _readable_gates(u, s, alpha, alpha_prime, log_det, overflow):
+    """``(q, y, log_det)`` with ``q = f_a(u)`` and ``y = g_{a'}(s q)``, their
+    log-derivatives added to ``log_det``: the readable tier's
+    :func:`~refconf.bijectors.elementwise.slog` and
+    :func:`~refconf.bijectors.elementwise.slog_inverse`, with its overflow guard, in the
+    arrays' namespace."""
+    q, log_df = slog(u, alpha)
+    y, log_dg = slog_inverse(s * q, alpha_prime, _GATE["conf_step"], overflow)
+    return q, y, log_det + backend.namespace(u).sum(log_dg + log_df, axis=-1)
+
+
 def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
     """Cotangents ``(gx2, gw, gs, galpha, galpha')`` of the step's inputs
     (:func:`refconf.engines.numba_engine._step_values`)
@@ -290,5 +302,6 @@ def array_kernels(xp, fft_min_length=None):
         mlp_forward=functools.partial(_mlp_forward, xp),
         mlp_backward=functools.partial(_mlp_backward, xp),
         step_forward=lambda x2, w, s, t, a, ap, kind, overflow: _step_values(
-            x2, w, s, t, a, ap, transforms(kind, x2.shape[-1], x2.dtype), overflow),
+            x2, w, s, t, a, ap, transforms(kind, x2.shape[-1], x2.dtype), _readable_gates,
+            overflow),
         step_backward=_step_backward, transforms=transforms)

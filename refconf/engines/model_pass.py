@@ -88,11 +88,16 @@ class _ActNorm:
         return self.y, -self.xp.sum(self.log_scale)
 
     def backward(self, g, gl_sum):
-        xp = self.xp
         g_x = g * self.scale
-        grads = {"loc": -xp.sum(g_x, axis=0),
-                 "log_scale": -xp.vecdot(g, self.y, axis=-2) - gl_sum}
+        grads = {"loc": -_column_sums(self.xp, g_x),
+                 "log_scale": -_column_sums(self.xp, g * self.y) - gl_sum}
         return g_x, grads
+
+
+def _column_sums(xp, a):
+    """``sum_b a[b, :]`` as a product with ones: NumPy's sum over the batch axis of a few
+    columns is several times slower."""
+    return xp.ones(a.shape[0], dtype=a.dtype) @ a
 
 
 class _Reverse:

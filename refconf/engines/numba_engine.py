@@ -25,6 +25,7 @@ function and repeats no forward work.
 """
 
 import functools
+import math
 import threading
 
 import autograd.numpy as anp
@@ -33,7 +34,7 @@ from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import getval, isbox
 
 from ..bijectors.coupling import _check_kind, _check_layer, _check_step
-from ..bijectors.elementwise import check_alpha, slog, slog_inverse
+from ..bijectors.elementwise import check_alpha, expanding_gate_overflows
 from ..conditioners import ACTIVATIONS
 from ..primitives import dct1, dct1_vjp, idct1, idct1_vjp, irfft_vjp, rfft_vjp
 from ..reference import dct1_matrix, dft_matrix
@@ -76,12 +77,13 @@ class _MatrixTransforms:
             # L = 1 is a scalar multiply (MATH.md section 2): the 1 x 1 "transform" is 1
             F = dct1_matrix(L) if L > 1 else np.ones((1, 1))
             G = F / (2 * (L - 1)) if L > 1 else F
-            self.weights = np.ones(L)
+            weights = np.ones(L)
         else:
             F = dft_matrix(L)[: L // 2 + 1]
-            self.weights = _hermitian_weights(L)
-            G = self.weights * np.conj(F.T) / L
+            weights = _hermitian_weights(L)
+            G = weights * np.conj(F.T) / L
         # the input's precision (complex for the circular kind)
+        self.weights = weights.astype(dtype)
         dtype = np.result_type(dtype, np.complex64) if kind == "circular" else dtype
         self.F, self.G = np.ascontiguousarray(F, dtype=dtype), np.ascontiguousarray(G, dtype=dtype)
         self.FT, self.GT = np.ascontiguousarray(self.F.T), np.ascontiguousarray(self.G.T)
@@ -119,14 +121,14 @@ class _FFTTransforms:
 
     xp = np
 
-    def __init__(self, kind, L):
+    def __init__(self, kind, L, dtype):
         if kind == "symmetric":
-            self.weights = np.ones(L)
+            self.weights = np.ones(L, dtype=dtype)
             self.T, self.T_inv = dct1, idct1
             self.T_transpose = lambda g: dct1_vjp(g, g)(g)
             self.T_inv_transpose = lambda g: idct1_vjp(g, g)(g)
         else:
-            self.weights = _hermitian_weights(L)
+            self.weights = _hermitian_weights(L).astype(dtype)
             self.T = np.fft.rfft
             self.T_inv = lambda P: np.fft.irfft(P, n=L)
             self.T_transpose = lambda g: np.asarray(rfft_vjp(None, np.empty((1, L)))(g))
@@ -154,7 +156,7 @@ def _transforms(kind, L, dtype):
     """The transforms for signals of length ``L``: FFT from :data:`FFT_MIN_LENGTH` on,
     dense matrices below (built once per kind, length and dtype)."""
     if L >= FFT_MIN_LENGTH[kind]:
-        return _FFTTransforms(kind, L)
+        return _FFTTransforms(kind, L, dtype)
     return _MatrixTransforms(kind, L, dtype)
 
 
@@ -236,33 +238,79 @@ def _first_order(values):
             "higher-order derivatives")
 
 
+def _log_det_constant(ops, w_hat, s):
+    """``sum_i [sum_k c_k log|w_i[k]| + sum_j log|s_i[j]|]`` per sample, in ``ops.xp``:
+    the log-det of the step's convolutions and scales (eq. 3; ``c_k`` the transform's
+    bin weights)."""
+    xp = ops.xp
+    # products with the weights and ones: NumPy's sums over short last axes are several
+    # times slower
+    ones = xp.ones(s.shape[-1], dtype=s.dtype)
+    return xp.sum(xp.log(xp.abs(w_hat)) @ ops.weights + xp.log(xp.abs(s)) @ ones, axis=0)
+
+
+@functools.lru_cache(maxsize=8)
+def _log_max(dtype):
+    return math.log(np.finfo(dtype).max)
+
+
+def _slog_pair(x, c, a_in, a_out, divide, log_det, what, overflow):
+    """A contracting gate, a scale and an expanding gate (eq. 4),
+    ``y = g_{a_out}(c f_{a_in}(x))`` (``c / f_{a_in}(x)`` if ``divide``), adding the
+    three log-derivatives (but ``log|c|``) to ``log_det`` in place; returns
+    ``(f_{a_in}(x), y)``.
+
+    NumPy's vectorised ``log1p`` and ``expm1`` around one compiled pass
+    (:func:`refconf.engines._numba.slog_pair_between`): six calls instead of the
+    readable gates' twenty, the same overflow guard
+    (:func:`~refconf.bijectors.elementwise.expanding_gate_overflows`).
+    """
+    t = np.abs(x)
+    t *= a_in
+    np.log1p(t, out=t)
+    q, p, r, worst = _numba.slog_pair_between(x, t, c, a_in, a_out, divide, log_det)
+    if expanding_gate_overflows(worst + max(0.0, -math.log(a_out)), _log_max(x.dtype),
+                                what, overflow):
+        with np.errstate(over="ignore"):
+            np.expm1(r, out=r)
+    else:
+        np.expm1(r, out=r)
+    np.copysign(r, p, out=r)
+    r /= a_out
+    return q, r
+
+
 def _step_forward(x2, w_hat, s, t, alpha, alpha_prime, kind, overflow):
     """Values of eq. (5), ``F_m`` first; returns ``(y2, log_det, saved)`` with ``saved``
     the per-layer ``(u, U, q, layer output)`` the VJP reads, ``F_1``'s first.
-    :func:`_step_values` with this engine's transforms (:func:`_transforms`)."""
+    :func:`_step_values` with this engine's transforms (:func:`_transforms`) and gates
+    (:func:`_slog_pair`)."""
     return _step_values(x2, w_hat, s, t, alpha, alpha_prime,
-                        _transforms(kind, x2.shape[-1], x2.dtype), overflow)
+                        _transforms(kind, x2.shape[-1], x2.dtype), _forward_gates, overflow)
 
 
-def _step_values(x2, w_hat, s, t, alpha, alpha_prime, ops, overflow):
-    """:func:`_step_forward` with the transforms ``ops`` given, in their namespace
-    ``ops.xp`` (NumPy here, any array-API library in
+def _forward_gates(u, s, alpha, alpha_prime, log_det, overflow):
+    """``(q, y, log_det)``: ``q = f_a(u)``, ``y = g_{a'}(s q)``, their log-derivatives
+    added to ``log_det`` (in place)."""
+    q, y = _slog_pair(u, s, alpha, alpha_prime, False, log_det, _GATE["conf_step"],
+                      overflow)
+    return q, y, log_det
+
+
+def _step_values(x2, w_hat, s, t, alpha, alpha_prime, ops, gates, overflow):
+    """:func:`_step_forward` with the transforms ``ops`` and the gate pair ``gates``
+    given, in the namespace ``ops.xp`` (NumPy here, any array-API library in
     :mod:`refconf.engines.array_kernels`).
 
-    The gates are the readable tier's :func:`~refconf.bijectors.elementwise.slog` and
-    :func:`~refconf.bijectors.elementwise.slog_inverse` (vectorised, with the overflow
-    guard: on NumPy faster than a compiled loop over libm's scalar log1p and expm1 from
-    2,000 entries on, measured); the convolutions are ``ops.conv``.
+    ``gates(u, s_i, alpha_i, alpha'_i, log_det, overflow) -> (q, y, log_det)`` computes
+    ``q = f_a(u)`` and ``y = g_{a'}(s_i q)`` and adds their log-derivatives to
+    ``log_det``.
     """
-    xp = ops.xp
-    log_det = xp.sum(ops.weights * xp.log(xp.abs(w_hat)), axis=(0, 2))
-    log_det = log_det + xp.sum(xp.log(xp.abs(s)), axis=(0, 2))
+    log_det = _log_det_constant(ops, w_hat, s)
     h, saved = x2, []
     for i in reversed(range(alpha.shape[0])):
         u, U = ops.conv(h, w_hat[i, ...])
-        q, log_df = slog(u, alpha[i])
-        h, log_dg = slog_inverse(s[i, ...] * q, alpha_prime[i], _GATE["conf_step"], overflow)
-        log_det = log_det + xp.sum(log_dg + log_df, axis=-1)
+        q, h, log_det = gates(u, s[i, ...], alpha[i], alpha_prime[i], log_det, overflow)
         saved.append((u, U, q, h))
     return h + t, log_det, saved[::-1]
 
@@ -325,7 +373,7 @@ def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
         gu, g_s[i], ga, gap = _numba.slog_gates_vjp(gh, gl, u, q, y, s[i], alpha[i],
                                                    alpha_prime[i])
         gh, g_w[i] = ops.conv_vjp(gu, w_hat[i], U)
-        g_alpha[i], g_alpha_prime[i] = np.sum(ga), np.sum(gap)
+        g_alpha[i], g_alpha_prime[i] = ga, gap
     g_w += gl[:, None] * ops.weights / w_hat  # d log|w| = c / w (complex: c conj w / |w|^2)
     return gh, g_w, g_s, g_alpha, g_alpha_prime
 
@@ -368,16 +416,15 @@ def conf_step(x2, w_hat, s, t, alpha, alpha_prime, kind="symmetric", overflow="r
 
 def _step_inverse(y2, w_hat, s, t, alpha, alpha_prime, kind):
     """Values of the inverse step, ``F_1`` undone first; returns ``(x2, log_det, saved)``
-    with ``saved`` the per-layer ``(gate input, v, u, U)`` the VJP reads."""
+    with ``saved`` the per-layer ``(gate input, v, u, U)`` the VJP reads. Each layer is
+    :func:`_slog_pair` (``g_a(f_{a'}(h) / s)``) and a deconvolution."""
     check_invertible(w_hat, 1, "conf_step_inverse: the kernel spectrum")
     ops = _transforms(kind, y2.shape[-1], y2.dtype)
-    log_det = -np.sum(ops.weights * np.log(np.abs(w_hat)), axis=(0, 2))
-    log_det -= np.sum(np.log(np.abs(s)), axis=(0, 2))
+    log_det = -_log_det_constant(ops, w_hat, s)
     h, saved = y2 - t, []
     for i in range(alpha.size):
-        v, log_df = slog(h, alpha_prime[i])
-        u, log_dg = slog_inverse(v / s[i], alpha[i], _GATE["conf_step_inverse"])
-        log_det += np.sum(log_df + log_dg, axis=-1)
+        v, u = _slog_pair(h, s[i], alpha_prime[i], alpha[i], True, log_det,
+                          _GATE["conf_step_inverse"], "raise")
         h_next, U = ops.deconv(u, w_hat[i])
         saved.append((h, v, u, U))
         h = h_next
@@ -408,7 +455,7 @@ def _step_inverse_backward(gx, gl, w_hat, s, alpha, alpha_prime, saved, ops):
         gu, g_w[i] = ops.deconv_vjp(gh, w_hat[i], U)
         gh, g_s[i], ga, gap = _numba.slog_gates_inverse_vjp(gu, gl, h, v, u, s[i],
                                                            alpha[i], alpha_prime[i])
-        g_alpha[i], g_alpha_prime[i] = np.sum(ga), np.sum(gap)
+        g_alpha[i], g_alpha_prime[i] = ga, gap
     g_w -= gl[:, None] * ops.weights / w_hat
     return gh, g_w, g_s, g_alpha, g_alpha_prime
 
@@ -496,7 +543,7 @@ def _mlp_backward(g, inputs, Ws, activation, input_grad=True):
     ``inputs = [x, h_1, ..., h_{L-1}]``; returns ``(gx, [gW_1, gb_1, ..., gW_L, gb_L])``
     (``gx`` None unless ``input_grad``)."""
     grads = [None] * (2 * len(Ws))
-    ga, gb = g, g.sum(axis=0)
+    ga, gb = g, np.ones(len(g), dtype=g.dtype) @ g  # faster than g.sum(axis=0)
     for layer in reversed(range(len(Ws))):
         grads[2 * layer] = inputs[layer].T @ ga
         grads[2 * layer + 1] = gb
