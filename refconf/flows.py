@@ -19,9 +19,12 @@ moved with ``flow.to("cupy")``).
 import functools
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as onp
 from autograd.tracer import getval
+from threadpoolctl import ThreadpoolController
 
 from . import backend
 from .bijectors import ActNorm, Chain, Invertible1x1, Permutation, Reverse
@@ -54,6 +57,17 @@ class StandardNormal:
         """``n`` draws as a NumPy array (NumPy's generator, whatever device the flow
         computes on, so that a seed gives the same samples everywhere)."""
         return onp.random.default_rng(random_state).standard_normal((n, self.dim))
+
+
+#: Samples per thread from which :meth:`Flow.sample` inverts in parallel row blocks.
+SAMPLE_ROWS_PER_THREAD = 2048
+
+
+@functools.cache
+def _blas_threads():
+    """The BLAS libraries' thread control (found once: ``threadpool_limits`` looks them up
+    on every call, a few tenths of a millisecond)."""
+    return ThreadpoolController()
 
 
 class Flow:
@@ -128,18 +142,40 @@ class Flow:
                 log_p = xp.where(finite, log_p, xp.full_like(log_p, -math.inf))
         return log_p
 
-    def sample(self, n, random_state=None):
-        """``n`` samples by one inverse pass of base samples.
+    def sample(self, n, random_state=None, threads=None):
+        """``n`` samples by an inverse pass of base samples.
 
         The base samples are drawn on the CPU in float64 (the same seed gives the same
         samples on every device and in every precision), moved to the flow's namespace
-        and rounded to its :attr:`dtype` for the inverse pass."""
+        and rounded to its :attr:`dtype` for the inverse pass.
+
+        Parameters
+        ----------
+        n : int
+        random_state : int, numpy.random.Generator or None
+            Seed of the base samples.
+        threads : int, optional
+            On NumPy arrays the samples are split into this many row blocks, inverted in
+            parallel threads (BLAS, NumPy's loops and the numba engine's kernels release
+            the GIL), each with single-threaded BLAS. Default: ``numba.get_num_threads()``
+            (``NUMBA_NUM_THREADS``), at most one thread per
+            :data:`SAMPLE_ROWS_PER_THREAD` samples. Rows are independent, so the samples
+            are those of one pass, up to the rounding of BLAS products.
+        """
         if int(n) != n or n < 1:
             raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
+        if threads is not None and (int(threads) != threads or threads < 1):
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
         z = self._in_namespace(self.base.sample(int(n), random_state))
         z = backend.asarray(self.namespace, z, dtype=self.dtype)
-        x, _ = self.chain.inverse(z, validate=False)
-        return x
+        if threads is None:
+            threads = min(numba.get_num_threads(), int(n) // SAMPLE_ROWS_PER_THREAD)
+        if threads <= 1 or not backend.is_autograd(self.namespace):
+            return self.chain.inverse(z, validate=False)[0]
+        with _blas_threads().limit(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+            blocks = pool.map(lambda rows: self.chain.inverse(rows, validate=False)[0],
+                              onp.array_split(z, int(threads)))
+            return onp.concatenate(list(blocks))
 
 
 def _check_choice(name, value, choices):

@@ -19,14 +19,16 @@ How it measures
   fresh permutation each step. zuko runs in float32 (its default) and float64; the numba
   engine in float64 (refconf's default) and float32 (``ConfDensity(dtype="float32")``:
   parameters and data cast, as the estimator does).
-* Every configuration runs in its own processes (--repeats of them), with
+* Every configuration runs in its own processes (--repeats of them, round-robin over
+  the configurations so that a slow spell of the machine hits all of them alike), with
   OPENBLAS/OMP/MKL/NUMBA threads pinned (torch.set_num_threads too), glibc's malloc trim
   and mmap thresholds raised (GLIBC_TUNABLES) and ``gc.freeze()`` after the imports; each
   process warms up, then times --steps steps. A figure is the median over all timed steps
   of all processes; the spread is the 10-90 % range of the per-process medians. Wall
   time (perf_counter) is the figure; CPU time of the process (process_time) is reported
   too, because this machine is shared and wall time on it includes waiting.
-* Sampling: ``flow.sample(n)`` (zuko: ``flow().sample((n,))`` without gradients), n =
+* Sampling: ``flow.sample(n)`` (row blocks in NUMBA_NUM_THREADS threads; zuko:
+  ``flow().sample((n,))`` without gradients), n =
   10,000, throughput = n / median time.
 * Cold start: a fresh interpreter per run; "cold" points NUMBA_CACHE_DIR at an empty
   folder, "warm" at one a previous run filled.
@@ -246,18 +248,25 @@ def _load():
 
 
 def measure(task, impls, base, args):
+    """One row per (threads, implementation, dtype). The processes run round-robin,
+    one of each configuration per round, so that a slow spell of this shared machine
+    falls on all configurations alike rather than on the few that ran through it."""
+    configs = [dict(base, task=task, impl=impl, dtype=dtype, threads=threads)
+               for threads in args.threads for impl, dtype in impls]
+    runs = [[] for _ in configs]
+    for _ in range(args.repeats):
+        for cfg, done in zip(configs, runs):
+            done.append(_run_worker(cfg))
     rows = []
-    for threads in args.threads:
-        for impl, dtype in impls:
-            cfg = dict(base, task=task, impl=impl, dtype=dtype, threads=threads)
-            runs = [_run_worker(cfg) for _ in range(args.repeats)]
-            row = dict(impl=impl, dtype=dtype, threads=threads, **_summary(runs))
-            rows.append(row)
-            unit = "ms" if task == "train" else "s"
-            scale = 1e3 if task == "train" else 1.0
-            print(f"  {task:6s} {impl:14s} {dtype:8s} {threads} thr: median "
-                  f"{scale * row['median']:9.3f} {unit} (10-90%: {scale * row['p10']:.3f}-"
-                  f"{scale * row['p90']:.3f}; cpu {scale * row['cpu']:.3f})", flush=True)
+    for cfg, done in zip(configs, runs):
+        row = dict(impl=cfg["impl"], dtype=cfg["dtype"], threads=cfg["threads"],
+                   **_summary(done))
+        rows.append(row)
+        unit = "ms" if task == "train" else "s"
+        scale = 1e3 if task == "train" else 1.0
+        print(f"  {task:6s} {row['impl']:14s} {row['dtype']:8s} {row['threads']} thr: median "
+              f"{scale * row['median']:9.3f} {unit} (10-90%: {scale * row['p10']:.3f}-"
+              f"{scale * row['p90']:.3f}; cpu {scale * row['cpu']:.3f})", flush=True)
     return rows
 
 

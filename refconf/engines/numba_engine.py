@@ -494,11 +494,11 @@ def _mlp_forward(x, activation, Ws, bs):
     hidden, h = [], x
     for W, b in zip(Ws[:-1], bs[:-1]):
         h = h @ W
-        h += b
+        _numba.add_bias(h, b)
         _activate(h, activation)
         hidden.append(h)
     out = h @ Ws[-1]
-    out += bs[-1]
+    _numba.add_bias(out, bs[-1])
     return out, hidden
 
 
