@@ -19,12 +19,9 @@ moved with ``flow.to("cupy")``).
 import functools
 import math
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as onp
 from autograd.tracer import getval
-from threadpoolctl import ThreadpoolController
 
 from . import backend
 from .bijectors import ActNorm, Chain, Invertible1x1, Permutation, Reverse
@@ -32,6 +29,7 @@ from .bijectors.base import validate_input
 from .bijectors.coupling import KERNEL_KINDS, SPECTRUM_PARAMETERISATIONS, ConvCoupling, split_sizes
 from .conditioners import ACTIVATIONS, mlp_init
 from .engines import get_engine
+from .parallel import block_threads, map_row_blocks
 
 __all__ = ["StandardNormal", "Flow", "FlowModel", "conf", "MIXINGS"]
 
@@ -61,13 +59,6 @@ class StandardNormal:
 
 #: Samples per thread from which :meth:`Flow.sample` inverts in parallel row blocks.
 SAMPLE_ROWS_PER_THREAD = 2048
-
-
-@functools.cache
-def _blas_threads():
-    """The BLAS libraries' thread control (found once: ``threadpool_limits`` looks them up
-    on every call, a few tenths of a millisecond)."""
-    return ThreadpoolController()
 
 
 class Flow:
@@ -156,9 +147,8 @@ class Flow:
             Seed of the base samples.
         threads : int, optional
             On NumPy arrays the samples are split into this many row blocks, inverted in
-            parallel threads (BLAS, NumPy's loops and the numba engine's kernels release
-            the GIL), each with single-threaded BLAS. Default: ``numba.get_num_threads()``
-            (``NUMBA_NUM_THREADS``), at most one thread per
+            parallel threads (:func:`refconf.parallel.map_row_blocks`). Default:
+            ``numba.get_num_threads()`` (``NUMBA_NUM_THREADS``), at most one thread per
             :data:`SAMPLE_ROWS_PER_THREAD` samples. Rows are independent, so the samples
             are those of one pass, up to the rounding of BLAS products.
         """
@@ -169,13 +159,11 @@ class Flow:
         z = self._in_namespace(self.base.sample(int(n), random_state))
         z = backend.asarray(self.namespace, z, dtype=self.dtype)
         if threads is None:
-            threads = min(numba.get_num_threads(), int(n) // SAMPLE_ROWS_PER_THREAD)
-        if threads <= 1 or not backend.is_autograd(self.namespace):
+            threads = block_threads(int(n), SAMPLE_ROWS_PER_THREAD)
+        if threads == 1 or not backend.is_autograd(self.namespace):
             return self.chain.inverse(z, validate=False)[0]
-        with _blas_threads().limit(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            blocks = pool.map(lambda rows: self.chain.inverse(rows, validate=False)[0],
-                              onp.array_split(z, int(threads)))
-            return onp.concatenate(list(blocks))
+        return onp.concatenate(map_row_blocks(
+            lambda rows: self.chain.inverse(rows, validate=False)[0], z, int(threads)))
 
 
 def _check_choice(name, value, choices):

@@ -599,19 +599,24 @@ def test_benchmark_script_runs_and_writes_its_tables(tmp_path):
                                                           "bench_engines.md"]
 
 
-@pytest.mark.parametrize("engine", ["numba", "numpy"])
-def test_threaded_sampling_gives_the_samples_of_one_pass(engine):
-    X = np.random.default_rng(4).normal(size=(256, 7))
-    model = conf(7, steps=2, m=2, hidden=(16,), mixing="1x1", random_state=2)
+def _far_from_identity(model, X, seed):
+    """Parameters whose conditioner output layers are random (not the zero init)."""
     params = model.init_params(X, random_state=0)
-    rng = np.random.default_rng(5)
-    params["steps"] = [  # far from the identity: random conditioner output layers
+    rng = np.random.default_rng(seed)
+    params["steps"] = [
         {**step, "coupling": {**step["coupling"], "conditioner": [
             *step["coupling"]["conditioner"][:-1],
             {key: 0.3 * rng.normal(size=np.shape(value))
              for key, value in step["coupling"]["conditioner"][-1].items()}]}}
         for step in params["steps"]]
-    flow = model.build(params, engine=engine)
+    return params
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_threaded_sampling_gives_the_samples_of_one_pass(engine):
+    X = np.random.default_rng(4).normal(size=(256, 7))
+    model = conf(7, steps=2, m=2, hidden=(16,), mixing="1x1", random_state=2)
+    flow = model.build(_far_from_identity(model, X, 5), engine=engine)
     one = flow.sample(1001, random_state=3, threads=1)
     three = flow.sample(1001, random_state=3, threads=3)
     assert one.shape == three.shape == (1001, 7)
@@ -619,3 +624,4 @@ def test_threaded_sampling_gives_the_samples_of_one_pass(engine):
     np.testing.assert_array_equal(flow.sample(1001, random_state=3), one)  # < 2,048 a thread
     with pytest.raises(ValueError, match="threads must be a positive integer"):
         flow.sample(10, threads=0)
+

@@ -26,8 +26,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["activation_vjp", "add_bias", "slog_gates_inverse_vjp", "slog_gates_vjp",
-           "slog_pair_between"]
+__all__ = ["actnorm_backward", "actnorm_forward", "activation_vjp", "add_bias",
+           "slog_gates_inverse_vjp", "slog_gates_vjp", "slog_pair_between"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -200,3 +200,36 @@ def add_bias(h, b):
     for i in prange(B):
         for j in range(H):
             h[i, j] += b[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def actnorm_forward(x, loc, scale):
+    """ActNorm ``y[b, j] = (x[b, j] - loc[j]) scale[j]`` (``scale = exp(-log_scale)``)."""
+    B, D = x.shape
+    y = np.empty_like(x)
+    for b in prange(B):
+        for j in range(D):
+            y[b, j] = (x[b, j] - loc[j]) * scale[j]
+    return y
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def actnorm_backward(g, y, scale):
+    """ActNorm's VJP from the output cotangent ``g`` and the output ``y``::
+
+        gx[b, j] = g[b, j] scale[j]
+        gloc[j]  = -sum_b gx[b, j]
+        gls[j]   = -sum_b g[b, j] y[b, j]     (the log-scale's, but its log-det term)
+
+    Returns ``(gx, gloc, gls)``.
+    """
+    B, D = g.shape
+    gx = np.empty_like(g)
+    gloc = np.zeros(D, dtype=g.dtype)
+    gls = np.zeros(D, dtype=g.dtype)
+    for b in range(B):
+        for j in range(D):
+            gx[b, j] = g[b, j] * scale[j]
+            gloc[j] -= gx[b, j]
+            gls[j] -= g[b, j] * y[b, j]
+    return gx, gloc, gls

@@ -52,6 +52,10 @@ class Kernels:
     host : callable
         ``host(a)``: a NumPy array of structure (a permutation, signs) as an array of
         ``xp``.
+    actnorm_forward : callable
+        ``actnorm_forward(x, loc, scale) -> (x - loc) scale``.
+    actnorm_backward : callable
+        ``actnorm_backward(g, y, scale) -> (g scale, -sum_b g scale, -sum_b g y)``.
     mlp_forward : callable
         ``mlp_forward(x, activation, Ws, bs) -> (out, hidden)``, ``h_l = act(h_{l-1} W_l + b_l)``.
     mlp_backward : callable
@@ -72,6 +76,8 @@ class Kernels:
     array: Callable
     contiguous: Callable
     host: Callable
+    actnorm_forward: Callable
+    actnorm_backward: Callable
     mlp_forward: Callable
     mlp_backward: Callable
     step_forward: Callable
@@ -225,6 +231,21 @@ def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
     return gh, g_w, xp.stack(g_s), xp.stack(g_alpha), xp.stack(g_alpha_prime)
 
 
+# --- ActNorm ----------------------------------------------------------------------------
+
+
+def _actnorm_forward(x, loc, scale):
+    return (x - loc) * scale
+
+
+def _actnorm_backward(g, y, scale):
+    """``(gx, gloc, gls)`` of ``y = (x - loc) scale`` (as
+    :func:`refconf.engines._numba.actnorm_backward`)."""
+    xp = backend.namespace(g)
+    g_x = g * scale
+    return g_x, -xp.sum(g_x, axis=0), -xp.sum(g * y, axis=0)
+
+
 # --- the conditioner MLP -----------------------------------------------------------------
 
 
@@ -299,6 +320,7 @@ def array_kernels(xp, fft_min_length=None):
 
     return Kernels(
         xp=xp, array=array, contiguous=lambda a: a, host=lambda a: backend.asarray(xp, a),
+        actnorm_forward=_actnorm_forward, actnorm_backward=_actnorm_backward,
         mlp_forward=functools.partial(_mlp_forward, xp),
         mlp_backward=functools.partial(_mlp_backward, xp),
         step_forward=lambda x2, w, s, t, a, ap, kind, overflow: _step_values(
