@@ -192,7 +192,10 @@ WORKERS = {("train", "refconf"): _train_refconf, ("train", "zuko"): _train_zuko,
 
 def worker(spec):
     cfg = json.loads(spec)
-    result = WORKERS[cfg["task"], cfg["impl"].split("-")[0]](cfg)
+    if cfg["task"] == "profile":
+        result = _profile_worker(cfg)
+    else:
+        result = WORKERS[cfg["task"], cfg["impl"].split("-")[0]](cfg)
     print(json.dumps(result))
 
 
@@ -388,71 +391,10 @@ def parallel(args):
 
 
 def profile(base, args):
-    """Where the numba engine's training step goes, and its floor."""
-    import autograd.numpy as anp
-    from autograd import value_and_grad
-    from threadpoolctl import threadpool_limits
-
-    from refconf.engines import model_pass
-    from refconf.engines import numba_engine as ne
-    from refconf.params import flatten, ravel
-
-    clock = time.process_time
-    result = {}
-    with threadpool_limits(1):
-        X = _data(base["batch"], base["dim"])
-        model = _refconf_model(base)
-        params = model.init_params(X, random_state=0)
-        x, unflatten = flatten(params)
-        repeats = 5 if args.quick else 40
-        readable = value_and_grad(
-            lambda x: -anp.mean(model.build(unflatten(x), engine="numpy").log_prob(X)))
-        result["objective: numpy engine (autograd)"] = _median_time(
-            functools.partial(readable, x), repeats, clock)
-        result["objective: numba engine (explicit pass)"] = _median_time(
-            lambda: ravel(model_pass.nll_and_grad(model, unflatten(x), X)[1]), repeats, clock)
-        result["unflatten + ravel of the gradient"] = _median_time(
-            lambda: ravel(unflatten(x)), repeats, clock)
-
-        # one coupling step's kernels at the benchmark's shapes
-        rng = np.random.default_rng(0)
-        d1 = base["dim"] // 2
-        d2 = base["dim"] - d1
-        m, B = base["m"], base["batch"]
-        cond = params["steps"][0]["coupling"]["conditioner"]
-        base_half = rng.normal(size=(B, d1))
-        Ws, bs = [layer["W"] for layer in cond], [layer["b"] for layer in cond]
-        out, hidden = ne._mlp_forward(base_half, "tanh", Ws, bs)
-        g_out = rng.normal(size=out.shape)
-        result["mlp forward (BLAS + NumPy tanh), per coupling"] = _median_time(
-            lambda: ne._mlp_forward(base_half, "tanh", Ws, bs), 200, clock)
-        result["mlp backward (BLAS + compiled tanh VJP), per coupling"] = _median_time(
-            lambda: ne._mlp_backward(g_out, [base_half, *hidden], Ws, "tanh"), 200, clock)
-        x2, w, s, t = (rng.normal(size=(B, d2)), np.exp(0.3 * rng.normal(size=(m, B, d2))),
-                       np.exp(0.3 * rng.normal(size=(m, B, d2))), rng.normal(size=(B, d2)))
-        alpha = np.ones(m)
-        ops = ne._transforms("symmetric", d2, x2.dtype)
-        y2, _, saved = ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf")
-        gl = np.full(B, -1.0 / B)
-        result["conf_step forward (NumPy gates, BLAS transforms), per coupling"] = _median_time(
-            lambda: ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf"), 200, clock)
-        result["conf_step backward (compiled gate VJPs), per coupling"] = _median_time(
-            lambda: ne._step_backward(y2, gl, w, s, alpha, alpha, saved, ops), 200, clock)
-
-        # the floor: GEMM FLOPs of the step over measured peak, transcendentals over
-        # NumPy's measured rate
-        widths = [d1, *base["hidden"], (2 * m + 1) * d2]
-        macs = B * sum(a * b for a, b in itertools.pairwise(widths))
-        flops = 2 * 3 * macs * base["flow_steps"]  # forward, grad of W, grad of input
-        n = 1024
-        A = rng.normal(size=(n, n))
-        peak = 2 * n**3 / _median_time(lambda: A @ A, 5, clock)
-        hidden = rng.normal(size=(B, base["hidden"][0]))
-        tanh_rate = hidden.size / _median_time(lambda: np.tanh(hidden), 200, clock)
-        n_tanh = B * sum(base["hidden"]) * base["flow_steps"]
-        result["floor"] = {"gemm_flops_per_step": flops, "dgemm_peak_flops": peak,
-                           "gemm_floor_s": flops / peak, "tanh_count": n_tanh,
-                           "tanh_per_s": tanh_rate, "tanh_floor_s": n_tanh / tanh_rate}
+    """Where the numba engine's training step goes, and its floor: measured in a worker
+    process with one thread, like the training rows (:func:`_profile_worker`)."""
+    result = _run_worker(dict(base, task="profile", impl="refconf-numba", threads=1,
+                              quick=args.quick))
     for key, value in result.items():
         if key == "floor":
             f = value
@@ -461,7 +403,78 @@ def profile(base, args):
                   f"{1e3 * f['gemm_floor_s']:.2f} ms; {f['tanh_count']} tanh at "
                   f"{f['tanh_per_s'] / 1e9:.2f} G/s = {1e3 * f['tanh_floor_s']:.2f} ms")
         else:
-            print(f"  {key:58s} {1e3 * value:8.3f} ms (CPU)")
+            print(f"  {key:72s} {1e3 * value:8.3f} ms (CPU)")
+    return result
+
+
+def _profile_worker(base):
+    import autograd.numpy as anp
+    from autograd import value_and_grad
+
+    from refconf.engines import model_pass
+    from refconf.engines import numba_engine as ne
+    from refconf.params import flatten, ravel
+    from refconf.train import _adam_step_inplace
+
+    clock = time.process_time
+    result = {}
+    gc.freeze()
+    X = _data(base["batch"], base["dim"])
+    model = _refconf_model(base)
+    params = model.init_params(X, random_state=0)
+    x, unflatten = flatten(params)
+    repeats = 5 if base["quick"] else 40
+    readable = value_and_grad(
+        lambda x: -anp.mean(model.build(unflatten(x), engine="numpy").log_prob(X)))
+    result["objective: numpy engine (autograd)"] = _median_time(
+        functools.partial(readable, x), repeats, clock)
+    result["objective: numba engine (explicit pass)"] = _median_time(
+        lambda: ravel(model_pass.nll_and_grad(model, unflatten(x), X)[1]), repeats, clock)
+    result["unflatten + ravel of the gradient"] = _median_time(
+        lambda: ravel(unflatten(x)), repeats, clock)
+    g, m_, v_ = np.full_like(x, 1e-3), np.zeros_like(x), np.zeros_like(x)
+    result["Adam update (compiled, in place)"] = _median_time(
+        lambda: _adam_step_inplace(x.copy(), g, m_, v_, 10, 1e-3), repeats, clock)
+
+    # one coupling step's kernels at the benchmark's shapes
+    rng = np.random.default_rng(0)
+    d1 = base["dim"] // 2
+    d2 = base["dim"] - d1
+    m, B = base["m"], base["batch"]
+    cond = params["steps"][0]["coupling"]["conditioner"]
+    base_half = rng.normal(size=(B, d1))
+    Ws, bs = [layer["W"] for layer in cond], [layer["b"] for layer in cond]
+    out, hidden = ne._mlp_forward(base_half, "tanh", Ws, bs)
+    g_out = rng.normal(size=out.shape)
+    result["mlp forward (BLAS + NumPy tanh), per coupling"] = _median_time(
+        lambda: ne._mlp_forward(base_half, "tanh", Ws, bs), 200, clock)
+    result["mlp backward (BLAS + compiled tanh VJP), per coupling"] = _median_time(
+        lambda: ne._mlp_backward(g_out, [base_half, *hidden], Ws, "tanh"), 200, clock)
+    x2, w, s, t = (rng.normal(size=(B, d2)), np.exp(0.3 * rng.normal(size=(m, B, d2))),
+                   np.exp(0.3 * rng.normal(size=(m, B, d2))), rng.normal(size=(B, d2)))
+    alpha = np.ones(m)
+    ops = ne._transforms("symmetric", d2, x2.dtype)
+    y2, _, saved = ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf")
+    gl = np.full(B, -1.0 / B)
+    result["conf_step forward (NumPy log1p/expm1 + compiled gate pass), per coupling"] = _median_time(
+        lambda: ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf"), 200, clock)
+    result["conf_step backward (compiled gate VJPs), per coupling"] = _median_time(
+        lambda: ne._step_backward(y2, gl, w, s, alpha, alpha, saved, ops), 200, clock)
+
+    # the floor: GEMM FLOPs of the step over measured peak, transcendentals over
+    # NumPy's measured rate
+    widths = [d1, *base["hidden"], (2 * m + 1) * d2]
+    macs = B * sum(a * b for a, b in itertools.pairwise(widths))
+    flops = 2 * 3 * macs * base["flow_steps"]  # forward, grad of W, grad of input
+    n = 1024
+    A = rng.normal(size=(n, n))
+    peak = 2 * n**3 / _median_time(lambda: A @ A, 5, clock)
+    hidden = rng.normal(size=(B, base["hidden"][0]))
+    tanh_rate = hidden.size / _median_time(lambda: np.tanh(hidden), 200, clock)
+    n_tanh = B * sum(base["hidden"]) * base["flow_steps"]
+    result["floor"] = {"gemm_flops_per_step": flops, "dgemm_peak_flops": peak,
+                       "gemm_floor_s": flops / peak, "tanh_count": n_tanh,
+                       "tanh_per_s": tanh_rate, "tanh_floor_s": n_tanh / tanh_rate}
     return result
 
 
