@@ -20,6 +20,7 @@ import json
 import math
 import numbers
 import os
+import statistics
 import time
 import warnings
 
@@ -266,7 +267,8 @@ def _train_epoch(objective, state, batches, lr, config, show):
     for batch in batches:
         value, g = objective(x, batch)
         value = float(value)
-        _check_finite("training loss", value, step + 1)
+        if not math.isfinite(value):
+            raise _NonFinite("training loss", value, step + 1)
         _check_finite("gradient", g, step + 1)
         g, norm = clip_by_global_norm(np.asarray(g, dtype=x.dtype), config["clip_norm"])
         step += 1
@@ -275,8 +277,9 @@ def _train_epoch(objective, state, batches, lr, config, show):
         total += value * len(batch)
         seen += len(batch)
         norms.append(norm)
-        show(total / seen)
-    return x, m, v, step, total / seen, float(np.mean(norms))
+        if show is not None:
+            show(total / seen)
+    return x, m, v, step, total / seen, statistics.fmean(norms)
 
 
 def _write_records(path, records, mode):
@@ -508,7 +511,7 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
             lr = learning_rate * lr_decay ** (epoch - 1)
             started = time.perf_counter()
             last_val = state["history"][-1]["val_loss"] if state["history"] else None
-            show = functools.partial(_show_progress, bar, epoch, last_val)
+            show = functools.partial(_show_progress, bar, epoch, last_val) if progress else None
             batches = (train[index] for index in
                        _batches(len(train), batch_size, rng.permutation(len(train))))
             try:
