@@ -11,7 +11,7 @@ where NumPy would make a dozen. The backward kernels evaluate no transcendental 
 What is not here, and why (measured by ``validation/bench_engines.py``): the transforms
 are dense matrix products (BLAS) or FFTs, several times faster than compiled loops over
 the same sums; ``log1p``, ``expm1`` and the tanh activation are NumPy's vectorised
-transcendental loops, 2-10x faster than compiled calls to the scalar libm (numba has no
+transcendental loops, 2-11x faster than compiled calls to the scalar libm (numba has no
 vectorised math library on this platform).
 
 The kernels are compiled serial: ``prange`` is ``range`` unless a kernel is recompiled
