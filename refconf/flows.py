@@ -149,8 +149,9 @@ class Flow:
             On NumPy arrays the samples are split into this many row blocks, inverted in
             parallel threads (:func:`refconf.parallel.map_row_blocks`). Default:
             ``numba.get_num_threads()`` (``NUMBA_NUM_THREADS``), at most one thread per
-            :data:`SAMPLE_ROWS_PER_THREAD` samples. Rows are independent, so the samples
-            are those of one pass, up to the rounding of BLAS products.
+            :data:`SAMPLE_ROWS_PER_THREAD` samples; never more threads than samples.
+            Rows are independent, so the samples are those of one pass, up to the
+            rounding of BLAS products.
         """
         if int(n) != n or n < 1:
             raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
@@ -160,10 +161,11 @@ class Flow:
         z = backend.asarray(self.namespace, z, dtype=self.dtype)
         if threads is None:
             threads = block_threads(int(n), SAMPLE_ROWS_PER_THREAD)
+        threads = min(int(threads), int(n))
         if threads == 1 or not backend.is_autograd(self.namespace):
             return self.chain.inverse(z, validate=False)[0]
         return onp.concatenate(map_row_blocks(
-            lambda rows: self.chain.inverse(rows, validate=False)[0], z, int(threads)))
+            lambda rows: self.chain.inverse(rows, validate=False)[0], z, threads))
 
 
 def _check_choice(name, value, choices):

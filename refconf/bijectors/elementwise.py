@@ -106,9 +106,9 @@ def expanding_gate_overflows(worst, limit, what, overflow):
     ``a|y| + max(0, -log a)`` (a bound on ``log|g_a(y)|``), and ``limit = log(max
     float)`` of the dtype.
 
-    Returns False below the limit (or for a NaN ``worst``); at or above it returns True for ``overflow="inf"``
-    (the caller computes signed infinities) and raises ``ValueError`` for
-    ``overflow="raise"``.
+    Returns False below the limit (or for a NaN ``worst``); at or above it returns True
+    for ``overflow="inf"`` (the caller computes signed infinities) and raises
+    ``ValueError`` for ``overflow="raise"``.
     """
     if not worst >= limit:  # NaN is left to the caller's finiteness checks
         return False

@@ -26,7 +26,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["actnorm_backward", "actnorm_forward", "activation_vjp", "add_bias",
+__all__ = ["activation_vjp", "actnorm_backward", "actnorm_forward", "add_bias",
            "slog_gates_inverse_vjp", "slog_gates_vjp", "slog_pair_between"]
 
 

@@ -28,9 +28,9 @@ from types import ModuleType
 import numpy as np
 
 from .. import backend
+from ..bijectors.elementwise import slog, slog_inverse
 from ..primitives import dct1_via_rfft, idct1_via_irfft
 from ..spectral import _hermitian_weights
-from ..bijectors.elementwise import slog, slog_inverse
 from .numba_engine import _GATE, FFT_MIN_LENGTH, _MatrixTransforms, _step_values
 
 __all__ = ["FFTTransforms", "Kernels", "MatrixTransforms", "array_kernels", "slog_gates_vjp"]

@@ -327,4 +327,3 @@ def nll_and_grad(model, params, x):
         if layer_grads is not None:
             grads["steps"][k][key] = layer_grads
     return nll, grads
-

@@ -261,8 +261,8 @@ def _slog_pair(x, c, a_in, a_out, divide, log_det, what, overflow):
     ``(f_{a_in}(x), y)``.
 
     NumPy's vectorised ``log1p`` and ``expm1`` around one compiled pass
-    (:func:`refconf.engines._numba.slog_pair_between`): six calls instead of the
-    readable gates' twenty, the same overflow guard
+    (:func:`refconf.engines._numba.slog_pair_between`): seven calls instead of the
+    readable gates' twenty-odd, with the same overflow guard
     (:func:`~refconf.bijectors.elementwise.expanding_gate_overflows`).
     """
     t = np.abs(x)
