@@ -40,8 +40,7 @@ def block_threads(n, min_rows):
 
 def map_row_blocks(function, x, threads):
     """``[function(block) for block in numpy.array_split(x, threads)]``, the blocks in
-    parallel threads with single-threaded BLAS (one call, no threads, for ``threads``
-    = 1).
+    parallel threads with single-threaded BLAS.
 
     Examples
     --------
@@ -49,8 +48,5 @@ def map_row_blocks(function, x, threads):
     >>> map_row_blocks(lambda rows: rows.sum(), np.arange(10.0), 3)
     [np.float64(6.0), np.float64(15.0), np.float64(24.0)]
     """
-    blocks = np.array_split(x, threads)
-    if threads == 1:
-        return [function(blocks[0])]
     with _blas().limit(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(function, blocks))
+        return list(pool.map(function, np.array_split(x, threads)))

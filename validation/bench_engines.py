@@ -186,19 +186,6 @@ def _time_calls(call, repeats):
     return {"wall": wall, "cpu_mean": (time.process_time() - cpu) / repeats}
 
 
-WORKERS = {("train", "refconf"): _train_refconf, ("train", "zuko"): _train_zuko,
-           ("sample", "refconf"): _sample_refconf, ("sample", "zuko"): _sample_zuko}
-
-
-def worker(spec):
-    cfg = json.loads(spec)
-    if cfg["task"] == "profile":
-        result = _profile_worker(cfg)
-    else:
-        result = WORKERS[cfg["task"], cfg["impl"].split("-")[0]](cfg)
-    print(json.dumps(result))
-
-
 COLD_START = """
 import json, time
 start = time.perf_counter()
@@ -476,6 +463,16 @@ def _profile_worker(base):
                        "gemm_floor_s": flops / peak, "tanh_count": n_tanh,
                        "tanh_per_s": tanh_rate, "tanh_floor_s": n_tanh / tanh_rate}
     return result
+
+
+WORKERS = {("train", "refconf"): _train_refconf, ("train", "zuko"): _train_zuko,
+           ("sample", "refconf"): _sample_refconf, ("sample", "zuko"): _sample_zuko,
+           ("profile", "refconf"): _profile_worker}
+
+
+def worker(spec):
+    cfg = json.loads(spec)
+    print(json.dumps(WORKERS[cfg["task"], cfg["impl"].split("-")[0]](cfg)))
 
 
 # --- report -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Elementwise bijectors: S-Log gate, scale, shift and the Lemma-1 recipe."""
 
+import contextlib
 import math
 
 import autograd.numpy as np
@@ -13,7 +14,7 @@ from .. import backend
 from .base import Bijector
 
 __all__ = ["SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer",
-           "expanding_gate_overflows", "slog", "slog_inverse"]
+           "expanding_gate_guard", "slog", "slog_inverse"]
 
 
 def _sum_event(a, event_ndim):
@@ -95,25 +96,24 @@ def slog_inverse(y, alpha, what="S-Log inverse", overflow="raise"):
             log_bound = t - xp.minimum(xp.log(alpha), 0.0)
         # one device-to-host scalar per gate
         worst = float(xp.max(log_bound)) if math.prod(log_bound.shape) else 0.0
-    if expanding_gate_overflows(worst, limit, what, overflow):
-        with onp.errstate(over="ignore"):
-            return xp.sign(y) * xp.expm1(t) / alpha, t
-    return xp.sign(y) * xp.expm1(t) / alpha, t
+    with expanding_gate_guard(worst, limit, what, overflow):
+        return xp.sign(y) * xp.expm1(t) / alpha, t
 
 
-def expanding_gate_overflows(worst, limit, what, overflow):
-    """Whether the expanding gate ``g_a`` overflows, from ``worst``, the largest
+def expanding_gate_guard(worst, limit, what, overflow):
+    """The context to evaluate the expanding gate ``g_a`` in, from ``worst``, the largest
     ``a|y| + max(0, -log a)`` (a bound on ``log|g_a(y)|``), and ``limit = log(max
     float)`` of the dtype.
 
-    Returns False below the limit (or for a NaN ``worst``); at or above it returns True
-    for ``overflow="inf"`` (the caller computes signed infinities) and raises
-    ``ValueError`` for ``overflow="raise"``.
+    Below the limit (or for a NaN ``worst``, left to the caller's finiteness checks) a
+    null context; at or above it, for ``overflow="inf"``, one that silences the overflow
+    warning (the gate returns signed infinities); for ``overflow="raise"`` it raises
+    ``ValueError``.
     """
-    if not worst >= limit:  # NaN is left to the caller's finiteness checks
-        return False
+    if not worst >= limit:
+        return contextlib.nullcontext()
     if overflow == "inf":
-        return True
+        return onp.errstate(over="ignore")
     raise ValueError(
         f"{what}: alpha*|y| + max(0, -log alpha) reaches {worst:.4g}, beyond "
         f"log(max float) = {limit:.4g}; expm1(alpha*|y|) / alpha would overflow. "

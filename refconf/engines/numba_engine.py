@@ -34,7 +34,7 @@ from autograd.extend import defvjp_argnums, primitive
 from autograd.tracer import getval, isbox
 
 from ..bijectors.coupling import _check_kind, _check_layer, _check_step
-from ..bijectors.elementwise import check_alpha, expanding_gate_overflows
+from ..bijectors.elementwise import check_alpha, expanding_gate_guard
 from ..conditioners import ACTIVATIONS
 from ..primitives import dct1, dct1_vjp, idct1, idct1_vjp, irfft_vjp, rfft_vjp
 from ..reference import dct1_matrix, dft_matrix
@@ -263,17 +263,14 @@ def _slog_pair(x, c, a_in, a_out, divide, log_det, what, overflow):
     NumPy's vectorised ``log1p`` and ``expm1`` around one compiled pass
     (:func:`refconf.engines._numba.slog_pair_between`): seven calls instead of the
     readable gates' twenty-odd, with the same overflow guard
-    (:func:`~refconf.bijectors.elementwise.expanding_gate_overflows`).
+    (:func:`~refconf.bijectors.elementwise.expanding_gate_guard`).
     """
     t = np.abs(x)
     t *= a_in
     np.log1p(t, out=t)
     q, p, r, worst = _numba.slog_pair_between(x, t, c, a_in, a_out, divide, log_det)
-    if expanding_gate_overflows(worst + max(0.0, -math.log(a_out)), _log_max(x.dtype),
-                                what, overflow):
-        with np.errstate(over="ignore"):
-            np.expm1(r, out=r)
-    else:
+    with expanding_gate_guard(worst + max(0.0, -math.log(a_out)), _log_max(x.dtype), what,
+                              overflow):
         np.expm1(r, out=r)
     np.copysign(r, p, out=r)
     r /= a_out
