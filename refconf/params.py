@@ -112,24 +112,30 @@ def flatten(params):
     leaves = tree_leaves(params)
     if any(np.result_type(leaf) != vector.dtype for leaf in leaves):
         return vector, container_unflatten
+    return vector, _builder(params, 0)[0]
 
-    def build(node, x, offset):
-        if isinstance(node, dict):
-            out = {}
-            for key in sorted(node):  # autograd's flatten order
-                out[key], offset = build(node[key], x, offset)
-            return {key: out[key] for key in node}, offset
-        if isinstance(node, (list, tuple)):
-            items = []
-            for item in node:
-                item, offset = build(item, x, offset)
-                items.append(item)
-            return type(node)(items), offset
-        size = int(np.size(node))
-        # the method: no autograd wrapper call for a plain array, a node for a box
-        return x[offset: offset + size].reshape(np.shape(node)), offset + size
 
-    return vector, lambda x: build(params, x, 0)[0]
+def _builder(node, offset):
+    """``(build, end)``: ``build(x)`` makes the subtree ``node`` from the entries of the
+    vector ``x`` that start at ``offset`` (autograd's flatten order), ``end`` the offset
+    after them. The walk over ``node`` (key order, sizes, shapes) is done here, once, so
+    that a call of ``build`` only slices and reshapes."""
+    if isinstance(node, dict):
+        parts = {}
+        for key in sorted(node):  # autograd's flatten order
+            parts[key], offset = _builder(node[key], offset)
+        items = [(key, parts[key]) for key in node]
+        return (lambda x: {key: build(x) for key, build in items}), offset
+    if isinstance(node, (list, tuple)):
+        builds = []
+        for item in node:
+            build, offset = _builder(item, offset)
+            builds.append(build)
+        container = type(node)
+        return (lambda x: container([build(x) for build in builds])), offset
+    start, end, shape = offset, offset + int(np.size(node)), np.shape(node)
+    # the method: no autograd wrapper call for a plain array, a node for a box
+    return (lambda x: x[start:end].reshape(shape)), end
 
 
 def ravel(tree):
@@ -154,10 +160,10 @@ def ravel(tree):
             for item in node:
                 collect(item)
         else:
-            leaves.append(np.ravel(node))
+            leaves.append(node)
 
     collect(tree)
-    return np.concatenate(leaves)
+    return np.concatenate(leaves, axis=None)  # axis=None ravels each leaf
 
 
 def tree_map(function, tree, *rest):

@@ -26,8 +26,19 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["activation_vjp", "actnorm_backward", "actnorm_forward", "add_bias",
-           "slog_gates_inverse_vjp", "slog_gates_vjp", "slog_pair_between"]
+__all__ = [
+    "activation_vjp",
+    "actnorm_backward",
+    "actnorm_forward",
+    "add_bias",
+    "join_conditioner_cotangent",
+    "log_det_sums",
+    "matrix_layer_vjp",
+    "slog_gates_inverse_vjp",
+    "slog_gates_vjp",
+    "slog_pair_between",
+    "split_conditioner_output",
+]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -164,6 +175,99 @@ def slog_gates_inverse_vjp(gu, gl, y, v, u, s, alpha, alpha_prime):
         ga += acc_a
         gap += acc_ap
     return gy, gs, ga, gap
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def matrix_layer_vjp(gy, gl, u, U, q, y, w, s, c, alpha, alpha_prime, F, G, g_w, g_s):
+    """VJP of one CONF layer with dense transforms: the gates' (:func:`slog_gates_vjp`),
+    then the convolution's (``U = h F^T``, ``u = Re (w * U) G^T``:
+    :class:`refconf.engines.numba_engine._MatrixTransforms`), then the spectrum's
+    log-det term::
+
+        gP  = gu G
+        gh  = Re (gP * w) F
+        g_w = gP * U + gl c / w      (d log|w| = c / w in autograd's complex convention)
+
+    for cotangents ``gy`` of the layer's output and ``gl`` of the log-det, from the
+    forward's ``u``, ``U``, ``q`` and ``y``. Writes ``g_w`` and ``g_s``; returns
+    ``(gh, ga, ga')`` (the alpha cotangents summed over the batch).
+    """
+    gu, gs, ga, gap = slog_gates_vjp(gy, gl, u, q, y, s, alpha, alpha_prime)
+    g_s[...] = gs
+    gP = np.dot(gu.astype(G.dtype), G)
+    gh = np.ascontiguousarray(np.dot(gP * w, F).real)
+    B, nb = U.shape
+    for b in prange(B):
+        for k in range(nb):
+            g_w[b, k] = gP[b, k] * U[b, k] + gl[b] * c[k] / w[b, k]
+    return gh, ga, gap
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def log_det_sums(log_w, c, log_s):
+    """The log-det of a step's convolutions and scales (eq. 3), per sample::
+
+        out[b] = sum_i [sum_k c_k log_w[i, b, k] + sum_j log_s[i, b, j]]
+
+    from ``log_w = log|w|`` (``m x B x nb``) and ``log_s = log|s|`` (``m x B x L``)."""
+    m, B, nb = log_w.shape
+    L = log_s.shape[2]
+    out = np.zeros(B, dtype=log_s.dtype)
+    for b in prange(B):
+        acc = 0.0
+        for i in range(m):
+            for k in range(nb):
+                acc += c[k] * log_w[i, b, k]
+            for j in range(L):
+                acc += log_s[i, b, j]
+        out[b] = acc
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def split_conditioner_output(out, m, L):
+    """A coupling's conditioner output ``out`` (``B x (2m + 1) L``) split into its parts,
+    each C-contiguous::
+
+        o_w[i, b, j] = out[b, i L + j]            (the spectra's, i < m)
+        o_s[i, b, j] = out[b, (m + i) L + j]      (the scales')
+        t[b, j]      = out[b, 2 m L + j]          (the shift)
+
+    Returns ``(o_w, o_s, t)``.
+    """
+    B = out.shape[0]
+    o_w = np.empty((m, B, L), dtype=out.dtype)
+    o_s = np.empty((m, B, L), dtype=out.dtype)
+    t = np.empty((B, L), dtype=out.dtype)
+    for b in prange(B):
+        for i in range(m):
+            for j in range(L):
+                o_w[i, b, j] = out[b, i * L + j]
+                o_s[i, b, j] = out[b, (m + i) * L + j]
+        for j in range(L):
+            t[b, j] = out[b, 2 * m * L + j]
+    return o_w, o_s, t
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def join_conditioner_cotangent(g_ow, g_s, s, g_t):
+    """The cotangent of the conditioner output from those of its parts (the inverse
+    layout of :func:`split_conditioner_output`), the scales' through ``s = exp(o_s)``::
+
+        g_out[b, i L + j]         = g_ow[i, b, j]
+        g_out[b, (m + i) L + j]   = g_s[i, b, j] s[i, b, j]
+        g_out[b, 2 m L + j]       = g_t[b, j]
+    """
+    m, B, L = g_s.shape
+    g_out = np.empty((B, (2 * m + 1) * L), dtype=g_t.dtype)
+    for b in prange(B):
+        for i in range(m):
+            for j in range(L):
+                g_out[b, i * L + j] = g_ow[i, b, j]
+                g_out[b, (m + i) * L + j] = g_s[i, b, j] * s[i, b, j]
+        for j in range(L):
+            g_out[b, 2 * m * L + j] = g_t[b, j]
+    return g_out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

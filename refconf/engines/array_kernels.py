@@ -67,6 +67,13 @@ class Kernels:
     step_backward : callable
         ``step_backward(gy, gl, w, s, alpha, alpha', saved, ops)
         -> (gx2, gw, gs, galpha, galpha')``.
+    conditioner_outputs : callable
+        ``conditioner_outputs(out, m, L) -> (o_w, o_s, t)``: a coupling's conditioner
+        output (``B x (2m + 1) L``) as the spectra's and the scales' parts (``m x B x L``)
+        and the shift (``B x L``).
+    conditioner_cotangent : callable
+        ``conditioner_cotangent(g_ow, g_s, s, g_t) -> g_out``: the reverse, with the
+        scales' cotangent taken through ``s = exp(o_s)``.
     transforms : callable
         ``transforms(kind, L, dtype) -> ops`` with ``ops.weights``, ``ops.conv`` and
         ``ops.conv_vjp``.
@@ -82,6 +89,8 @@ class Kernels:
     mlp_backward: Callable
     step_forward: Callable
     step_backward: Callable
+    conditioner_outputs: Callable
+    conditioner_cotangent: Callable
     transforms: Callable
 
 
@@ -231,6 +240,21 @@ def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
     return gh, g_w, xp.stack(g_s), xp.stack(g_alpha), xp.stack(g_alpha_prime)
 
 
+def _conditioner_outputs(xp, out, m, L):
+    """``(o_w, o_s, t)`` of a conditioner output, as views (see :class:`Kernels`)."""
+    out = xp.reshape(out, (out.shape[0], 2 * m + 1, L))
+    return (xp.permute_dims(out[:, :m, :], (1, 0, 2)),
+            xp.permute_dims(out[:, m: 2 * m, :], (1, 0, 2)), out[:, 2 * m, :])
+
+
+def _conditioner_cotangent(xp, g_ow, g_s, s, g_t):
+    """The conditioner output's cotangent from its parts' (see :class:`Kernels`)."""
+    B, L = g_t.shape
+    return xp.reshape(xp.concat([xp.permute_dims(g_ow, (1, 0, 2)),
+                                 xp.permute_dims(g_s * s, (1, 0, 2)),
+                                 xp.reshape(g_t, (B, 1, L))], axis=1), (B, -1))
+
+
 # --- ActNorm ----------------------------------------------------------------------------
 
 
@@ -326,4 +350,7 @@ def array_kernels(xp, fft_min_length=None):
         step_forward=lambda x2, w, s, t, a, ap, kind, overflow: _step_values(
             x2, w, s, t, a, ap, transforms(kind, x2.shape[-1], x2.dtype), _readable_gates,
             overflow),
-        step_backward=_step_backward, transforms=transforms)
+        step_backward=_step_backward,
+        conditioner_outputs=functools.partial(_conditioner_outputs, xp),
+        conditioner_cotangent=functools.partial(_conditioner_cotangent, xp),
+        transforms=transforms)

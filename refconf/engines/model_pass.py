@@ -67,6 +67,8 @@ _NUMPY_KERNELS = Kernels(
     mlp_forward=numba_engine._mlp_forward,
     mlp_backward=numba_engine._mlp_backward,
     step_forward=numba_engine._step_forward, step_backward=numba_engine._step_backward,
+    conditioner_outputs=_numba.split_conditioner_output,
+    conditioner_cotangent=_numba.join_conditioner_cotangent,
     transforms=lambda kind, L, dtype: numba_engine._transforms(kind, L, np.dtype(dtype)))
 
 
@@ -176,15 +178,13 @@ class _Coupling:
         """``((w, s, t), hidden)``: the spectra ``(m, B, bins)``, scales ``(m, B, d2)`` and
         shift ``(B, d2)`` from the conditioner (as ``ConvCoupling._conditioner_outputs``),
         and the MLP's hidden activations."""
-        xp, m, contiguous = self.xp, self.m, self.kernels.contiguous
+        xp, contiguous = self.xp, self.kernels.contiguous
         out, hidden = self.kernels.mlp_forward(base, self.activation, self.Ws, self.bs)
-        out = xp.reshape(out, (base.shape[0], 2 * m + 1, self.d_update))
-        o_w = xp.permute_dims(out[:, :m, :], (1, 0, 2))
+        o_w, o_s, t = self.kernels.conditioner_outputs(out, self.m, self.d_update)
         if self.kind == "circular":
             o_w = xp.fft.rfft(o_w, axis=-1)
         w = contiguous(xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w)
-        s = contiguous(xp.exp(xp.permute_dims(out[:, m: 2 * m, :], (1, 0, 2))))
-        return (w, s, out[:, 2 * m, :]), hidden
+        return (w, xp.exp(o_s), t), hidden
 
     def forward(self, x, overflow="inf"):
         contiguous = self.kernels.contiguous
@@ -199,19 +199,15 @@ class _Coupling:
     def backward(self, g, gl):
         xp, kernels = self.xp, self.kernels
         g_base, g_y2 = self._split(g)
-        B, du = g.shape[0], self.d_update
         g_y2 = kernels.contiguous(g_y2)
         g_x2, g_w, g_s, g_alpha, g_alpha_prime = kernels.step_backward(
             g_y2, gl, self.w, self.s, self.alpha, self.alpha_prime, self.saved, self.ops)
         if self.spectrum == "exp":
             g_w = g_w * self.w
         if self.kind == "circular":
-            g_w = xp.real(xp.fft.fft(g_w, n=du, axis=-1))  # the rfft's VJP
-        g_out = xp.concat([xp.permute_dims(g_w, (1, 0, 2)),
-                           xp.permute_dims(g_s * self.s, (1, 0, 2)),
-                           xp.reshape(g_y2, (B, 1, du))], axis=1)
-        g_x1, g_weights = kernels.mlp_backward(xp.reshape(g_out, (B, -1)),
-                                               [self.base] + self.hidden, self.Ws,
+            g_w = xp.real(xp.fft.fft(g_w, n=self.d_update, axis=-1))  # the rfft's VJP
+        g_out = kernels.conditioner_cotangent(g_w, g_s, self.s, g_y2)
+        g_x1, g_weights = kernels.mlp_backward(g_out, [self.base] + self.hidden, self.Ws,
                                                self.activation)
         grads = {"conditioner": [{"W": gW, "b": gb} for gW, gb in
                                  zip(g_weights[0::2], g_weights[1::2])],
