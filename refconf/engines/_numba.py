@@ -307,28 +307,31 @@ def add_bias(h, b):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def actnorm_forward(x, loc, scale):
-    """ActNorm ``y[b, j] = (x[b, j] - loc[j]) scale[j]`` (``scale = exp(-log_scale)``)."""
+def actnorm_forward(x, loc, log_scale):
+    """ActNorm ``y[b, j] = (x[b, j] - loc[j]) scale[j]``, ``scale = exp(-log_scale)``.
+    Returns ``(y, scale, -sum_j log_scale[j])`` (the last the per-sample log-det)."""
     B, D = x.shape
-    y = np.empty_like(x)
+    scale = np.exp(-log_scale)
+    y = np.empty((B, D), dtype=x.dtype)
     for b in prange(B):
         for j in range(D):
             y[b, j] = (x[b, j] - loc[j]) * scale[j]
-    return y
+    return y, scale, -np.sum(log_scale)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def actnorm_backward(g, y, scale):
-    """ActNorm's VJP from the output cotangent ``g`` and the output ``y``::
+def actnorm_backward(g, y, scale, gl_sum):
+    """ActNorm's VJP from the output cotangent ``g``, the output ``y`` and the sum
+    ``gl_sum`` of the log-det's cotangents over the batch::
 
         gx[b, j] = g[b, j] scale[j]
         gloc[j]  = -sum_b gx[b, j]
-        gls[j]   = -sum_b g[b, j] y[b, j]     (the log-scale's, but its log-det term)
+        gls[j]   = -sum_b g[b, j] y[b, j] - gl_sum
 
     Returns ``(gx, gloc, gls)``.
     """
     B, D = g.shape
-    gx = np.empty_like(g)
+    gx = np.empty((B, D), dtype=g.dtype)
     gloc = np.zeros(D, dtype=g.dtype)
     gls = np.zeros(D, dtype=g.dtype)
     for b in range(B):
@@ -336,4 +339,48 @@ def actnorm_backward(g, y, scale):
             gx[b, j] = g[b, j] * scale[j]
             gloc[j] -= gx[b, j]
             gls[j] -= g[b, j] * y[b, j]
+    gls -= gl_sum
     return gx, gloc, gls
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def split_columns(x, start, L):
+    """``(rest, part)``: the columns ``start .. start + L - 1`` of ``x`` and the others
+    (in order), each C-contiguous: a coupling's halves."""
+    B, D = x.shape
+    part = np.empty((B, L), dtype=x.dtype)
+    rest = np.empty((B, D - L), dtype=x.dtype)
+    for b in prange(B):
+        for j in range(start):
+            rest[b, j] = x[b, j]
+        for j in range(L):
+            part[b, j] = x[b, start + j]
+        for j in range(start + L, D):
+            rest[b, j - L] = x[b, j]
+    return rest, part
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def join_columns(rest, part, start, add=None):
+    """The inverse of :func:`split_columns`, with ``add`` (if given) added to the other
+    columns::
+
+        out[:, start: start + L] = part,   out[:, others] = rest (+ add)
+    """
+    B, L = part.shape
+    D = L + rest.shape[1]
+    out = np.empty((B, D), dtype=part.dtype)
+    for b in prange(B):
+        for j in range(start):
+            out[b, j] = rest[b, j]
+        for j in range(L):
+            out[b, start + j] = part[b, j]
+        for j in range(start + L, D):
+            out[b, j] = rest[b, j - L]
+    if add is not None:
+        for b in prange(B):
+            for j in range(start):
+                out[b, j] += add[b, j]
+            for j in range(start + L, D):
+                out[b, j] += add[b, j - L]
+    return out

@@ -47,15 +47,21 @@ class Kernels:
     array : callable
         ``array(a, dtype)``: a parameter as an array of ``xp`` of that dtype
         (C-contiguous on the NumPy path, where compiled kernels read it).
-    contiguous : callable
-        ``contiguous(a)``: ``a`` laid out as the step kernels take it.
     host : callable
         ``host(a)``: a NumPy array of structure (a permutation, signs) as an array of
         ``xp``.
     actnorm_forward : callable
-        ``actnorm_forward(x, loc, scale) -> (x - loc) scale``.
+        ``actnorm_forward(x, loc, log_scale) -> (y, scale, -sum log_scale)`` with
+        ``scale = exp(-log_scale)``, ``y = (x - loc) scale``.
     actnorm_backward : callable
-        ``actnorm_backward(g, y, scale) -> (g scale, -sum_b g scale, -sum_b g y)``.
+        ``actnorm_backward(g, y, scale, gl_sum)
+        -> (g scale, -sum_b g scale, -sum_b g y - gl_sum)``.
+    split_columns : callable
+        ``split_columns(x, start, L) -> (rest, part)``: the columns ``start`` to
+        ``start + L - 1`` and the others (a coupling's halves).
+    join_columns : callable
+        ``join_columns(rest, part, start, add=None) -> out``: the reverse, ``rest + add``
+        in the other columns when ``add`` is given.
     mlp_forward : callable
         ``mlp_forward(x, activation, Ws, bs) -> (out, hidden)``, ``h_l = act(h_{l-1} W_l + b_l)``.
     mlp_backward : callable
@@ -81,10 +87,11 @@ class Kernels:
 
     xp: ModuleType
     array: Callable
-    contiguous: Callable
     host: Callable
     actnorm_forward: Callable
     actnorm_backward: Callable
+    split_columns: Callable
+    join_columns: Callable
     mlp_forward: Callable
     mlp_backward: Callable
     step_forward: Callable
@@ -258,16 +265,38 @@ def _conditioner_cotangent(xp, g_ow, g_s, s, g_t):
 # --- ActNorm ----------------------------------------------------------------------------
 
 
-def _actnorm_forward(x, loc, scale):
-    return (x - loc) * scale
+def _actnorm_forward(x, loc, log_scale):
+    """``(y, scale, log-det)`` of ActNorm (as
+    :func:`refconf.engines._numba.actnorm_forward`)."""
+    xp = backend.namespace(x)
+    scale = xp.exp(-log_scale)
+    return (x - loc) * scale, scale, -xp.sum(log_scale)
 
 
-def _actnorm_backward(g, y, scale):
+def _actnorm_backward(g, y, scale, gl_sum):
     """``(gx, gloc, gls)`` of ``y = (x - loc) scale`` (as
     :func:`refconf.engines._numba.actnorm_backward`)."""
     xp = backend.namespace(g)
     g_x = g * scale
-    return g_x, -xp.sum(g_x, axis=0), -xp.sum(g * y, axis=0)
+    return g_x, -xp.sum(g_x, axis=0), -xp.sum(g * y, axis=0) - gl_sum
+
+
+# --- a coupling's halves -----------------------------------------------------------------
+
+
+def _split_columns(xp, x, start, L):
+    """``(rest, part)`` (see :class:`Kernels`), as views where the rest is one block."""
+    part, D = x[:, start: start + L], x.shape[1]
+    if start == 0 or start + L == D:
+        return (x[:, L:] if start == 0 else x[:, :start]), part
+    return xp.concat([x[:, :start], x[:, start + L:]], axis=1), part
+
+
+def _join_columns(xp, rest, part, start, add=None):
+    """The reverse of :func:`_split_columns` (see :class:`Kernels`)."""
+    if add is not None:
+        rest = rest + add
+    return xp.concat([rest[:, :start], part, rest[:, start:]], axis=1)
 
 
 # --- the conditioner MLP -----------------------------------------------------------------
@@ -343,8 +372,10 @@ def array_kernels(xp, fft_min_length=None):
         return a if a.dtype == dtype else xp.astype(a, dtype)
 
     return Kernels(
-        xp=xp, array=array, contiguous=lambda a: a, host=lambda a: backend.asarray(xp, a),
+        xp=xp, array=array, host=lambda a: backend.asarray(xp, a),
         actnorm_forward=_actnorm_forward, actnorm_backward=_actnorm_backward,
+        split_columns=functools.partial(_split_columns, xp),
+        join_columns=functools.partial(_join_columns, xp),
         mlp_forward=functools.partial(_mlp_forward, xp),
         mlp_backward=functools.partial(_mlp_backward, xp),
         step_forward=lambda x2, w, s, t, a, ap, kind, overflow: _step_values(

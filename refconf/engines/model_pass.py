@@ -62,8 +62,9 @@ def _contiguous(a, dtype):
 
 #: The NumPy path: the numba engine's kernels, bound once.
 _NUMPY_KERNELS = Kernels(
-    xp=np, array=_contiguous, contiguous=np.ascontiguousarray, host=np.asarray,
+    xp=np, array=_contiguous, host=np.asarray,
     actnorm_forward=_numba.actnorm_forward, actnorm_backward=_numba.actnorm_backward,
+    split_columns=_numba.split_columns, join_columns=_numba.join_columns,
     mlp_forward=numba_engine._mlp_forward,
     mlp_backward=numba_engine._mlp_backward,
     step_forward=numba_engine._step_forward, step_backward=numba_engine._step_backward,
@@ -86,13 +87,13 @@ class _ActNorm:
         self.log_scale = kernels.array(params["log_scale"], dtype)
 
     def forward(self, x):
-        self.scale = self.xp.exp(-self.log_scale)
-        self.y = self.kernels.actnorm_forward(x, self.loc, self.scale)
-        return self.y, -self.xp.sum(self.log_scale)
+        self.y, self.scale, log_det = self.kernels.actnorm_forward(x, self.loc,
+                                                                   self.log_scale)
+        return self.y, log_det
 
     def backward(self, g, gl_sum):
-        g_x, g_loc, g_log_scale = self.kernels.actnorm_backward(g, self.y, self.scale)
-        return g_x, {"loc": g_loc, "log_scale": g_log_scale - gl_sum}
+        g_x, g_loc, g_log_scale = self.kernels.actnorm_backward(g, self.y, self.scale, gl_sum)
+        return g_x, {"loc": g_loc, "log_scale": g_log_scale}
 
 
 class _Reverse:
@@ -165,41 +166,33 @@ class _Coupling:
         self.alpha = self.xp.exp(kernels.array(params["log_alpha"], dtype))
         self.alpha_prime = self.xp.exp(kernels.array(params["log_alpha_prime"], dtype))
         self.ops = kernels.transforms(self.kind, self.d_update, dtype)
+        # the updated half's first column: the first half is updated when swapped
+        self.start = 0 if swap else self.d_base
 
-    def _split(self, x):
-        if self.swap:
-            return x[:, self.d_update:], x[:, : self.d_update]
-        return x[:, : self.d_base], x[:, self.d_base:]
-
-    def _join(self, base, update):
-        return self.xp.concat([update, base] if self.swap else [base, update], axis=1)
 
     def _conditioner(self, base):
         """``((w, s, t), hidden)``: the spectra ``(m, B, bins)``, scales ``(m, B, d2)`` and
         shift ``(B, d2)`` from the conditioner (as ``ConvCoupling._conditioner_outputs``),
         and the MLP's hidden activations."""
-        xp, contiguous = self.xp, self.kernels.contiguous
+        xp = self.xp
         out, hidden = self.kernels.mlp_forward(base, self.activation, self.Ws, self.bs)
         o_w, o_s, t = self.kernels.conditioner_outputs(out, self.m, self.d_update)
         if self.kind == "circular":
             o_w = xp.fft.rfft(o_w, axis=-1)
-        w = contiguous(xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w)
+        w = xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
         return (w, xp.exp(o_s), t), hidden
 
     def forward(self, x, overflow="inf"):
-        contiguous = self.kernels.contiguous
-        base, x2 = self._split(x)
-        self.base = contiguous(base)
+        kernels = self.kernels
+        self.base, x2 = kernels.split_columns(x, self.start, self.d_update)
         (self.w, self.s, t), self.hidden = self._conditioner(self.base)
-        y2, log_det, self.saved = self.kernels.step_forward(
-            contiguous(x2), self.w, self.s, t, self.alpha, self.alpha_prime, self.kind,
-            overflow)
-        return self._join(base, y2), log_det
+        y2, log_det, self.saved = kernels.step_forward(
+            x2, self.w, self.s, t, self.alpha, self.alpha_prime, self.kind, overflow)
+        return kernels.join_columns(self.base, y2, self.start), log_det
 
     def backward(self, g, gl):
         xp, kernels = self.xp, self.kernels
-        g_base, g_y2 = self._split(g)
-        g_y2 = kernels.contiguous(g_y2)
+        g_base, g_y2 = kernels.split_columns(g, self.start, self.d_update)
         g_x2, g_w, g_s, g_alpha, g_alpha_prime = kernels.step_backward(
             g_y2, gl, self.w, self.s, self.alpha, self.alpha_prime, self.saved, self.ops)
         if self.spectrum == "exp":
@@ -213,7 +206,7 @@ class _Coupling:
                                  zip(g_weights[0::2], g_weights[1::2])],
                  "log_alpha": g_alpha * self.alpha,
                  "log_alpha_prime": g_alpha_prime * self.alpha_prime}
-        return self._join(g_base + g_x1, g_x2), grads
+        return kernels.join_columns(g_base, g_x2, self.start, g_x1), grads
 
 
 def _layers(model, params, dtype, kernels):
