@@ -34,11 +34,23 @@ __all__ = [
     "join_conditioner_cotangent",
     "log_det_sums",
     "matrix_layer_vjp",
+    "scaled_abs",
     "slog_gates_inverse_vjp",
     "slog_gates_vjp",
     "slog_pair_between",
     "split_conditioner_output",
 ]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def scaled_abs(x, a):
+    """``a |x|``: the argument of a contracting gate's ``log1p`` (eq. 4)."""
+    B, L = x.shape
+    out = np.empty((B, L), dtype=x.dtype)
+    for b in prange(B):
+        for j in range(L):
+            out[b, j] = a * abs(x[b, j])
+    return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -49,18 +61,19 @@ def slog_pair_between(x, t, c, a_in, a_out, divide, log_det):
         t = log1p(a_in |x|)        (given: NumPy's vectorised log1p)
         q = sign(x) t / a_in       = f_{a_in}(x)
         p = c q                    (q / c if divide)
-        r = a_out |p|              (then y = sign(p) expm1(r) / a_out: NumPy's expm1)
+        r = a_out |p|              (then y = expm1(r) sign(p) / a_out: NumPy's expm1)
         log_det[b] += sum_j (r - t)
 
     The forward step's gates are ``g_{a'}(s f_a(u))``, the inverse step's
     ``g_a(f_{a'}(h) / s)``. ``log_det`` (``(B,)``) is updated in place. Returns
-    ``(q, p, r, max r)`` (a NaN ``r`` may or may not reach the maximum; the callers'
-    finiteness checks report it).
+    ``(q, sign(p) / a_out, r, max r)`` (a NaN ``r`` may or may not reach the maximum;
+    the callers' finiteness checks report it).
     """
     B, L = x.shape
     q = np.empty_like(x)
-    p = np.empty_like(x)
+    sign_p = np.empty_like(x)
     r = np.empty_like(x)
+    inv_a_out = 1.0 / a_out
     worst = -np.inf
     for b in prange(B):
         acc = 0.0
@@ -69,12 +82,12 @@ def slog_pair_between(x, t, c, a_in, a_out, divide, log_det):
             p_bj = q_bj / c[b, j] if divide else c[b, j] * q_bj
             r_bj = a_out * abs(p_bj)
             q[b, j] = q_bj
-            p[b, j] = p_bj
+            sign_p[b, j] = math.copysign(inv_a_out, p_bj)
             r[b, j] = r_bj
             acc += r_bj - t[b, j]
             worst = max(worst, r_bj)
         log_det[b] += acc
-    return q, p, r, worst
+    return q, sign_p, r, worst
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
