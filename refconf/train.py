@@ -269,8 +269,9 @@ def _train_epoch(objective, state, batches, lr, config, show):
         value = float(value)
         if not math.isfinite(value):
             raise _NonFinite("training loss", value, step + 1)
-        _check_finite("gradient", g, step + 1)
         g, norm = clip_by_global_norm(np.asarray(g, dtype=x.dtype), config["clip_norm"])
+        if not math.isfinite(norm):  # a finite norm has finite terms: no second pass
+            _check_finite("gradient", g, step + 1)
         step += 1
         _adam_step_inplace(x, g, m, v, step, lr, config["beta1"], config["beta2"],
                            config["eps"])
