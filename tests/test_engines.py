@@ -27,6 +27,7 @@ from refconf.bijectors.coupling import ConvCoupling, split_sizes
 from refconf.cli import main
 from refconf.engines import (
     EngineUnavailableError,
+    array_kernels,
     get_engine,
     model_pass,
     numba_engine,
@@ -411,6 +412,33 @@ def test_model_pass_runs_in_float32_within_float32_precision(kind):
     assert g32.dtype == np.float32
     np.testing.assert_allclose(nll32, nll, rtol=1e-5)
     np.testing.assert_allclose(g32, g, rtol=0, atol=1e-4 * np.max(np.abs(g)))
+
+
+@given(st.integers(1, 9), st.integers(1, 7), st.data())
+def test_layout_kernels_equal_the_array_expressions(B, D, data):
+    """The compiled split/join kernels of the explicit pass against the array-API
+    expressions (here on NumPy), at any block of columns and on strided input."""
+    L = data.draw(st.integers(1, D))
+    start = data.draw(st.integers(0, D - L))
+    rng = np.random.default_rng(B * 100 + D * 10 + L)
+    x = rng.normal(size=(B, 2 * D))[:, ::-2]  # a strided view, as after a reversal
+    numpy_kernels, compiled = array_kernels.array_kernels(np), model_pass._NUMPY_KERNELS
+    rest, part = compiled.split_columns(x, start, L)
+    rest_e, part_e = numpy_kernels.split_columns(x, start, L)
+    np.testing.assert_array_equal(rest, rest_e)
+    np.testing.assert_array_equal(part, part_e)
+    np.testing.assert_array_equal(compiled.join_columns(rest, part, start), x)
+    add = rng.normal(size=rest.shape)
+    np.testing.assert_array_equal(compiled.join_columns(rest, part, start, add),
+                                  numpy_kernels.join_columns(rest, part, start, add))
+    m = data.draw(st.integers(1, 3))
+    out = rng.normal(size=(B, (2 * m + 1) * L))
+    for got, expected in zip(compiled.conditioner_outputs(out, m, L),
+                             numpy_kernels.conditioner_outputs(out, m, L)):
+        np.testing.assert_array_equal(got, expected)
+    g_ow, g_s, s = (rng.normal(size=(m, B, L)) for _ in range(3))
+    np.testing.assert_array_equal(compiled.conditioner_cotangent(g_ow, g_s, s, part),
+                                  numpy_kernels.conditioner_cotangent(g_ow, g_s, s, part))
 
 
 def test_fit_checks_the_shape_of_an_explicit_gradient():

@@ -445,7 +445,7 @@ def _profile_worker(base):
     gl = np.full(B, -1.0 / B)
     result["conf_step forward (NumPy log1p/expm1 + compiled gate pass), per coupling"] = _median_time(
         lambda: ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf"), 200, clock)
-    result["conf_step backward (compiled gate VJPs), per coupling"] = _median_time(
+    result["conf_step backward (one compiled VJP per layer), per coupling"] = _median_time(
         lambda: ne._step_backward(y2, gl, w, s, alpha, alpha, saved, ops), 200, clock)
 
     # the floor: GEMM FLOPs of the step over measured peak, transcendentals over

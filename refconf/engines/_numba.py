@@ -1,18 +1,23 @@
-"""Compiled kernels of the numba engine: the fused elementwise passes of the S-Log gates.
+"""Compiled kernels of the numba engine: the fused elementwise passes of the S-Log gates,
+a CONF layer's VJP, and the layout work of the explicit training pass.
 
 Each kernel is a loop over the batch (one sample per row, ``prange``) of the formulas in
 its docstring, compiled once and cached on disk (``cache=True``): one pass over memory
-where NumPy would make a dozen. The backward kernels evaluate no transcendental function
-(the forward pass hands its intermediates over); the forward gates leave their two,
-``log1p`` and ``expm1``, to NumPy and do everything between them in one pass
-(:func:`slog_pair_between`). They know nothing of autograd;
-:mod:`refconf.engines.numba_engine` calls them from its primitives and VJPs.
+where NumPy would make a dozen, and one call where a training step on a batch of a few
+thousand values would otherwise pay for many. The backward kernels evaluate no
+transcendental function (the forward pass hands its intermediates over); the forward
+gates leave their two, ``log1p`` and ``expm1``, to NumPy and do everything between them
+in one pass (:func:`slog_pair_between`). A layer's whole VJP with dense transforms is one
+kernel that makes its two products by BLAS from compiled code
+(:func:`matrix_layer_vjp`). The kernels know nothing of autograd;
+:mod:`refconf.engines.numba_engine` and :mod:`refconf.engines.model_pass` call them.
 
-What is not here, and why (measured by ``validation/bench_engines.py``): the transforms
-are dense matrix products (BLAS) or FFTs, several times faster than compiled loops over
-the same sums; ``log1p``, ``expm1`` and the tanh activation are NumPy's vectorised
-transcendental loops, 2-11x faster than compiled calls to the scalar libm (numba has no
-vectorised math library on this platform).
+What is not here, and why (measured by ``validation/bench_engines.py``): the forward
+transforms are dense matrix products (NumPy's BLAS calls, as fast as the same products
+made from compiled code and several times faster than compiled loops over the sums) or
+FFTs; ``log1p``, ``expm1`` and the tanh activation are NumPy's vectorised transcendental
+loops, 2-11x faster than compiled calls to the scalar libm (numba has no vectorised math
+library on this platform).
 
 The kernels are compiled serial: ``prange`` is ``range`` unless a kernel is recompiled
 with ``parallel=True``, which ``bench_engines.py --parallel`` measures. On two idle cores
@@ -206,11 +211,14 @@ def matrix_layer_vjp(gy, gl, u, U, q, y, w, s, c, alpha, alpha_prime, F, G, g_w,
     ``(gh, ga, ga')`` (the alpha cotangents summed over the batch).
     """
     gu, gs, ga, gap = slog_gates_vjp(gy, gl, u, q, y, s, alpha, alpha_prime)
-    g_s[...] = gs
     gP = np.dot(gu.astype(G.dtype), G)
     gh = np.ascontiguousarray(np.dot(gP * w, F).real)
     B, nb = U.shape
+    L = gs.shape[1]
+    # loops, not slice assignments: ``g_s[...] = gs`` alone takes seconds to compile
     for b in prange(B):
+        for j in range(L):
+            g_s[b, j] = gs[b, j]
         for k in range(nb):
             g_w[b, k] = gP[b, k] * U[b, k] + gl[b] * c[k] / w[b, k]
     return gh, ga, gap

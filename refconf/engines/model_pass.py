@@ -11,10 +11,11 @@ written out layer by layer.
 The layers (ActNorm, the split and join, the spectrum parameterisation, the mixings,
 the base density) are written once, against the array namespace ``xp`` of the inputs,
 over a small set of kernels (:class:`refconf.engines.array_kernels.Kernels`: the MLP's
-forward and backward, the CONF step's forward and backward, the transforms). For NumPy
-arrays they are the numba engine's (:mod:`refconf.engines.numba_engine`, the ones its
-autograd primitives wrap, with the compiled gate VJPs of :mod:`refconf.engines._numba`),
-bound once; for arrays of another array-API library (CuPy on a GPU) they are
+forward and backward, the CONF step's forward and backward, the transforms, ActNorm, and
+the layout work: a coupling's halves and the conditioner output's parts, split and
+joined). For NumPy arrays they are the numba engine's (:mod:`refconf.engines.numba_engine`,
+the ones its autograd primitives wrap, and the compiled kernels of
+:mod:`refconf.engines._numba`), bound once; for arrays of another array-API library (CuPy on a GPU) they are
 :func:`refconf.engines.array_kernels.array_kernels`' vectorised expressions of the same
 formulas, so a model trains on the device with the gradient left there.
 
