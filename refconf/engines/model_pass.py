@@ -15,9 +15,10 @@ forward and backward, the CONF step's forward and backward, the transforms, ActN
 the layout work: a coupling's halves and the conditioner output's parts, split and
 joined). For NumPy arrays they are the numba engine's (:mod:`refconf.engines.numba_engine`,
 the ones its autograd primitives wrap, and the compiled kernels of
-:mod:`refconf.engines._numba`), bound once; for arrays of another array-API library (CuPy on a GPU) they are
-:func:`refconf.engines.array_kernels.array_kernels`' vectorised expressions of the same
-formulas, so a model trains on the device with the gradient left there.
+:mod:`refconf.engines._numba`), bound once; for arrays of another array-API library (CuPy
+on a GPU) they are :func:`refconf.engines.array_kernels.array_kernels`' vectorised
+expressions of the same formulas, so a model trains on the device with the gradient left
+there.
 
 The reverse pass, for ``L = -mean_b log p(x_b)`` with
 ``log p = log N(z; 0, I) + sum of the layers' log-dets`` and cotangents ``g`` of a
@@ -169,7 +170,6 @@ class _Coupling:
         self.ops = kernels.transforms(self.kind, self.d_update, dtype)
         # the updated half's first column: the first half is updated when swapped
         self.start = 0 if swap else self.d_base
-
 
     def _conditioner(self, base):
         """``((w, s, t), hidden)``: the spectra ``(m, B, bins)``, scales ``(m, B, d2)`` and

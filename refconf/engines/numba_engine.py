@@ -379,7 +379,9 @@ def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
     """Cotangents of :func:`_step_forward`'s inputs ``(x2, w_hat, s, alpha, alpha')``
     (that of ``t`` is ``gy``) from those of ``y2`` and ``log_det``: one backward pass
     through the layers, ``F_1`` first, with the gates' compiled VJP
-    (:func:`refconf.engines._numba.slog_gates_vjp`) and the transposed transforms."""
+    (:func:`refconf.engines._numba.slog_gates_vjp`) and the transposed transforms; with
+    dense transforms, one compiled kernel per layer for both
+    (:meth:`_CompiledMatrixTransforms.layer_vjp`)."""
     g_w, g_s = np.empty_like(w_hat), np.empty_like(s)
     g_alpha, g_alpha_prime = np.empty_like(alpha), np.empty_like(alpha_prime)
     gh = gy
