@@ -165,6 +165,16 @@ class _FFTTransforms:
         gU = self.T_inv_transpose(gh) / w
         return _real(self.T_transpose(gU)), -gU * U / w
 
+    def layer_vjp(self, gy, gl, u, U, q, y, w, s, alpha, alpha_prime, g_w, g_s):
+        """``(gh, ga, ga')`` of one layer of the step, writing ``g_w`` and ``g_s``: the
+        gates' compiled VJP (:func:`refconf.engines._numba.slog_gates_vjp`), the
+        transposed transforms, and the spectrum's log-det term
+        (:func:`refconf.engines._numba.matrix_layer_vjp` gives the formulas)."""
+        gu, g_s[...], ga, gap = _numba.slog_gates_vjp(gy, gl, u, q, y, s, alpha, alpha_prime)
+        gh, g_w[...] = self.conv_vjp(gu, w, U)
+        g_w += gl[:, None] * self.weights / w  # d log|w| = c / w in autograd's convention
+        return gh, ga, gap
+
 
 @functools.lru_cache(maxsize=64)
 def _transforms(kind, L, dtype):
@@ -378,24 +388,14 @@ def _step_vjp_maker(recompute, backward, shift_cotangent):
 def _step_backward(gy, gl, w_hat, s, alpha, alpha_prime, saved, ops):
     """Cotangents of :func:`_step_forward`'s inputs ``(x2, w_hat, s, alpha, alpha')``
     (that of ``t`` is ``gy``) from those of ``y2`` and ``log_det``: one backward pass
-    through the layers, ``F_1`` first, with the gates' compiled VJP
-    (:func:`refconf.engines._numba.slog_gates_vjp`) and the transposed transforms; with
-    dense transforms, one compiled kernel per layer for both
-    (:meth:`_CompiledMatrixTransforms.layer_vjp`)."""
+    through the layers, ``F_1`` first, each layer's VJP given by the transforms
+    (:meth:`_CompiledMatrixTransforms.layer_vjp`, :meth:`_FFTTransforms.layer_vjp`)."""
     g_w, g_s = np.empty_like(w_hat), np.empty_like(s)
     g_alpha, g_alpha_prime = np.empty_like(alpha), np.empty_like(alpha_prime)
     gh = gy
-    if isinstance(ops, _CompiledMatrixTransforms):
-        for i, (u, U, q, y) in enumerate(saved):
-            gh, g_alpha[i], g_alpha_prime[i] = ops.layer_vjp(
-                gh, gl, u, U, q, y, w_hat[i], s[i], alpha[i], alpha_prime[i], g_w[i], g_s[i])
-        return gh, g_w, g_s, g_alpha, g_alpha_prime
     for i, (u, U, q, y) in enumerate(saved):
-        gu, g_s[i], ga, gap = _numba.slog_gates_vjp(gh, gl, u, q, y, s[i], alpha[i],
-                                                   alpha_prime[i])
-        gh, g_w[i] = ops.conv_vjp(gu, w_hat[i], U)
-        g_alpha[i], g_alpha_prime[i] = ga, gap
-    g_w += gl[:, None] * ops.weights / w_hat  # d log|w| = c / w (complex: c conj w / |w|^2)
+        gh, g_alpha[i], g_alpha_prime[i] = ops.layer_vjp(
+            gh, gl, u, U, q, y, w_hat[i], s[i], alpha[i], alpha_prime[i], g_w[i], g_s[i])
     return gh, g_w, g_s, g_alpha, g_alpha_prime
 
 
