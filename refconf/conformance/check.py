@@ -3,247 +3,126 @@
 Two entry points: :func:`check` compares result files (``RESULT_DIR/<case>.npz``) with a
 golden directory, and :func:`check_function` / :func:`check_callable` call a function
 directly on the golden inputs (a PyTorch or JAX function wrapped to return NumPy
-arrays). Both give a :class:`Report`: per case and output the largest absolute and
-relative error, the tolerance, pass or fail, and a diagnosis where a known mistake fits
-the error pattern (:mod:`refconf.conformance.diagnose`).
+arrays). Both give a :class:`~refconf.conformance.report.Report`: the golden set's
+identity, per case and output the largest absolute and relative error, the tolerance of
+the precision profile (:mod:`refconf.conformance.profiles`), pass or fail, and a
+diagnosis (:mod:`refconf.conformance.diagnose`).
+
+Outputs come only from the port: every output must be present under its own name, a
+result file holding golden ``expected/`` arrays is refused, and so is a result directory
+that is a golden directory. The tolerances are the built-in profile's, recomputed from
+the case itself; ``tolerance_factor`` loosens or tightens them and is printed in the
+verdict.
 """
 
-import collections
+import glob
 import math
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .archive import read_npz
-from .diagnose import MESSAGES, Diagnosis, diagnose
+from .diagnose import Diagnosis, diagnose
 from .kinds import KINDS
-from .vectors import EXPECTED_PREFIX, FORMAT_VERSION, cases, load_cases
+from .profiles import PRECISIONS
+from .report import CaseResult, OutputResult, Report
+from .vectors import (
+    EXPECTED_PREFIX,
+    MANIFEST,
+    TOLERANCE_PREFIX,
+    canonical_set,
+    golden_identity,
+)
 
-__all__ = [
-    "CaseResult",
-    "OutputResult",
-    "Report",
-    "check",
-    "check_callable",
-    "check_function",
-    "compare_outputs",
-]
-
-
-@dataclass
-class OutputResult:
-    """One output of one case: errors, tolerance, verdict and diagnosis.
-
-    ``max_rel_error`` is over the entries whose expected value is non-zero. ``problem``
-    is set when no error could be computed (missing output, wrong shape, non-numeric).
-    """
-
-    name: str
-    passed: bool
-    rtol: float
-    atol: float
-    max_abs_error: float = math.nan
-    max_rel_error: float = math.nan
-    problem: str = None
-    diagnosis: Diagnosis = None
-
-    def to_dict(self):
-        return {"name": self.name, "passed": self.passed, "rtol": self.rtol, "atol": self.atol,
-                "max_abs_error": _json_float(self.max_abs_error),
-                "max_rel_error": _json_float(self.max_rel_error), "problem": self.problem,
-                "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None}
-
-
-@dataclass
-class CaseResult:
-    """The verdict on one case.
-
-    ``status`` is ``"pass"``, ``"fail"`` (an output out of tolerance or malformed),
-    ``"invalid"`` (unreadable result file), ``"error"`` (the checked function raised) or
-    ``"missing"`` (no result).
-    """
-
-    name: str
-    kind: str
-    status: str
-    outputs: list = field(default_factory=list)
-    problem: str = None
-    notes: list = field(default_factory=list)
-
-    @property
-    def passed(self):
-        return self.status == "pass"
-
-    def to_dict(self):
-        return {"name": self.name, "kind": self.kind, "status": self.status,
-                "problem": self.problem, "notes": list(self.notes),
-                "outputs": [o.to_dict() for o in self.outputs]}
-
-
-@dataclass
-class Report:
-    """Results of a conformance check.
-
-    ``passed`` is true only when at least one case was checked, every checked case
-    passed, and no case is missing (unless ``allow_missing``).
-    """
-
-    cases: list
-    missing: list = field(default_factory=list)
-    unexpected: list = field(default_factory=list)
-    allow_missing: bool = False
-
-    @property
-    def checked(self):
-        return [c for c in self.cases if c.status != "missing"]
-
-    @property
-    def passed(self):
-        return (bool(self.checked) and all(c.passed for c in self.checked)
-                and (self.allow_missing or not self.missing))
-
-    def counts(self):
-        counts = collections.Counter(c.status for c in self.cases)
-        return {status: counts.get(status, 0)
-                for status in ("pass", "fail", "invalid", "error", "missing")}
-
-    def likely_causes(self):
-        """``[(code, count, explanation)]`` of the diagnoses of failing outputs, most
-        frequent first."""
-        counts = collections.Counter(
-            o.diagnosis.code for c in self.cases for o in c.outputs
-            if not o.passed and o.diagnosis is not None)
-        return [(code, n, f"{MESSAGES[code][0]}: {MESSAGES[code][1]}")
-                for code, n in counts.most_common()]
-
-    def diagnosis_codes(self):
-        return {code for code, _, _ in self.likely_causes()}
-
-    def to_dict(self):
-        return {
-            "format": "refconf-conformance-report", "format_version": FORMAT_VERSION,
-            "passed": self.passed, "counts": self.counts(), "allow_missing": self.allow_missing,
-            "likely_causes": [{"code": c, "count": n, "explanation": m}
-                              for c, n, m in self.likely_causes()],
-            "missing": list(self.missing), "unexpected": list(self.unexpected),
-            "cases": [c.to_dict() for c in self.cases],
-        }
-
-    def format_table(self, failures_only=False):
-        """The report as text: one row per output, diagnoses under failing rows, then a
-        summary."""
-        header = (f"{'case':<34} {'output':<9} {'max abs err':>11} {'max rel err':>11}  "
-                  f"{'tolerance':<24} result")
-        lines = [header, "-" * len(header)]
-        for case in self.cases:
-            if failures_only and case.passed:
-                continue
-            if case.status in ("missing", "invalid", "error"):
-                lines.append(f"{case.name:<34} {'-':<9} {'':>11} {'':>11}  {'':<24} "
-                             f"{case.status.upper()}: {case.problem}")
-            for o in case.outputs:
-                if failures_only and o.passed:
-                    continue
-                tol = f"rtol {o.rtol:.0e} atol {o.atol:.2e}"
-                verdict = "pass" if o.passed else "FAIL"
-                lines.append(f"{case.name:<34} {o.name:<9} {_fmt(o.max_abs_error):>11} "
-                             f"{_fmt(o.max_rel_error):>11}  {tol:<24} {verdict}")
-                if o.problem and not (o.diagnosis and o.diagnosis.detail == o.problem):
-                    lines.append(f"    problem: {o.problem}")
-                if o.diagnosis:
-                    lines.append(f"    diagnosis [{o.diagnosis.code}]: {o.diagnosis.message}")
-            lines.extend(f"    note: {note}" for note in case.notes)
-        counts = self.counts()
-        lines.append("")
-        lines.append(f"{len(self.cases)} cases: " + ", ".join(
-            f"{n} {status}" for status, n in counts.items() if n))
-        if self.missing:
-            shown = ", ".join(self.missing[:8]) + (" ..." if len(self.missing) > 8 else "")
-            allowed = " (allowed)" if self.allow_missing else ""
-            lines.append(f"missing{allowed}: {shown}")
-        if self.unexpected:
-            lines.append("result files without a golden case (ignored): "
-                         + ", ".join(self.unexpected))
-        for code, n, message in self.likely_causes():
-            lines.append(f"likely cause [{code}] ({n} output{'s' if n > 1 else ''}): {message}")
-        lines.append("CONFORMS" if self.passed else "DOES NOT CONFORM")
-        return "\n".join(lines)
-
-
-def _fmt(value):
-    return "-" if value is None or math.isnan(value) else f"{value:.2e}"
-
-
-def _json_float(value):
-    if value is None or math.isnan(value):
-        return None
-    return value if math.isfinite(value) else "inf"
+__all__ = ["check", "check_callable", "check_function", "compare_outputs"]
 
 
 def _errors(result, expected, rtol, atol):
-    """``(max_abs, max_rel, passed)`` of ``|r - e| <= atol + rtol |e|`` elementwise;
-    non-finite results count as infinite errors."""
+    """``(max_abs, max_rel, passed)`` of ``|r - e| <= atol + rtol |e|`` elementwise."""
     diff = np.abs(result - expected)
-    diff = np.where(np.isfinite(diff), diff, np.inf)
     scale = np.abs(expected)
     nonzero = scale > 0
     max_rel = float(np.max(diff[nonzero] / scale[nonzero], initial=0.0))
     return float(np.max(diff, initial=0.0)), max_rel, bool(np.all(diff <= atol + rtol * scale))
 
 
-def _compare_one(case, name, value):
+def _tolerance(case, name, precision, factor):
+    tol = case.tolerances[precision][name]
+    return {"rtol": tol["rtol"] * factor, "atol": tol["atol"] * factor}
+
+
+def _problem(name, result, expected):
+    """What makes ``result`` unusable as ``name``, or None."""
+    if not (np.issubdtype(result.dtype, np.number) or result.dtype == bool):
+        return f"dtype {result.dtype}; expected numbers"
+    if result.shape != expected.shape:
+        problem = f"shape {result.shape}, expected {expected.shape}"
+        if name == "log_det" and result.size == 1 and expected.size > 1:
+            problem += ": log_det has one value per sample (B,)"
+        elif result.size == expected.size:
+            problem += " (same number of values: a transposed or reshaped output?)"
+        return problem
+    return None
+
+
+def _compare_one(case, name, value, precision, factor):
     expected = case.expected[name]
-    tol = case.tolerance[name]
+    tol = _tolerance(case, name, precision, factor)
     out = OutputResult(name, False, tol["rtol"], tol["atol"])
     if value is None:
-        out.problem = "missing output"
+        out.problem = (f"missing output: no array {name!r} (every output of the case "
+                       f"must come from the port: {', '.join(case.expected)})")
         return out
     try:
         result = np.asarray(value)
     except (TypeError, ValueError, RuntimeError) as err:
         out.problem = f"not convertible to a NumPy array ({err})"
         return out
-    if not (np.issubdtype(result.dtype, np.number) or result.dtype == bool):
-        out.problem = f"dtype {result.dtype}; expected numbers"
+    out.problem = _problem(name, result, expected)
+    if out.problem:
+        if result.shape != expected.shape:
+            out.diagnosis = Diagnosis("shape", out.problem)
         return out
-    if result.shape != expected.shape:
-        out.problem = f"shape {result.shape}, expected {expected.shape}"
-        if name == "log_det" and result.size == 1 and expected.size > 1:
-            out.problem += ": log_det has one value per sample (B,)"
-        elif result.size == expected.size:
-            out.problem += " (same number of values: a transposed or reshaped output?)"
-        out.diagnosis = Diagnosis("shape", out.problem)
-        return out
+    finite = np.all(np.isfinite(result))
     compared = result.real if np.iscomplexobj(result) and not np.iscomplexobj(expected) else result
-    out.max_abs_error, out.max_rel_error, out.passed = _errors(
-        compared.astype(np.result_type(compared, np.float64)), expected, out.rtol, out.atol)
-    if compared is not result:  # a complex array where a real one is expected
-        out.passed = False
+    with np.errstate(invalid="ignore", over="ignore"):
+        out.max_abs_error, out.max_rel_error, out.passed = _errors(
+            compared.astype(np.result_type(compared, np.float64)), expected, **tol)
+    out.passed = out.passed and finite and compared is result
+    if not finite:
+        out.max_abs_error = out.max_rel_error = math.inf
     if not out.passed:
-        out.diagnosis = diagnose(case, name, result)
+        out.diagnosis = diagnose(case, name, result, tol, precision)
+        if not finite:
+            out.problem = out.diagnosis.detail
     return out
 
 
-def compare_outputs(case, outputs):
+def compare_outputs(case, outputs, precision="float64", tolerance_factor=1.0):
     """Compare ``outputs`` (a dict of name -> array) with ``case.expected``.
 
     Returns
     -------
     CaseResult
+        ``status="skipped"`` for a float64-only case in a float32 check.
     """
-    results = [_compare_one(case, name, outputs.get(name)) for name in case.expected]
+    if precision not in case.tolerances:
+        return CaseResult(case.name, case.kind, "skipped",
+                          problem=f"float64-only: {case.float64_only}")
+    results = [_compare_one(case, name, outputs.get(name), precision, tolerance_factor)
+               for name in case.expected]
     status = "pass" if all(o.passed for o in results) else "fail"
     return CaseResult(case.name, case.kind, status, results)
 
 
 def _add_dependency_notes(case_results):
-    """Point undiagnosed failures at failing cases of a lower level (their likely cause)."""
+    """Point unexplained failures at failing cases of a lower level (their likely cause)."""
     failing = [c for c in case_results if c.status in ("fail", "invalid", "error")]
     for c in failing:
-        undiagnosed = any(not o.passed and o.diagnosis is None for o in c.outputs)
+        unexplained = any(not o.passed and (o.diagnosis is None or o.diagnosis.code ==
+                                            "unexplained") for o in c.outputs)
         lower = [f.name for f in failing if KINDS[f.kind].level < KINDS[c.kind].level]
-        if (undiagnosed or not c.outputs) and lower:
+        if (unexplained or not c.outputs) and lower:
             shown = ", ".join(lower[:4]) + (f" and {len(lower) - 4} more" if len(lower) > 4 else "")
             c.notes.append(f"lower-level cases fail too, fix those first: {shown}")
 
@@ -263,26 +142,40 @@ def _outputs_of(case, value):
     raise ValueError(f"returned a single value, expected {len(names)} ({', '.join(names)})")
 
 
-def check_callable(case, function):
+def _check_options(precision, tolerance_factor):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if not (isinstance(tolerance_factor, (int, float)) and math.isfinite(tolerance_factor)
+            and tolerance_factor > 0):
+        raise ValueError(f"tolerance_factor must be a finite number > 0, got "
+                         f"{tolerance_factor!r}")
+
+
+def check_callable(case, function, precision="float64", tolerance_factor=1.0):
     """Call ``function(**case.inputs, **case.attributes)`` and compare its outputs.
 
     The function returns a dict of output name -> array, a tuple in the order of the
     kind's outputs, or (for one output) the array itself; anything with ``__array__``
-    (NumPy, or a framework tensor converted to NumPy) works.
+    (NumPy, or a framework tensor converted to NumPy) works. In a float32 check the
+    function still receives the float64 inputs; casting them is the port's business.
 
     Returns
     -------
     CaseResult
         ``status="error"`` with the exception's message if the function raised.
     """
+    _check_options(precision, tolerance_factor)
+    if precision not in case.tolerances:
+        return compare_outputs(case, {}, precision)
     try:
         outputs = _outputs_of(case, case.call(function))
     except Exception as err:  # noqa: BLE001 - the function under test is arbitrary code
         return CaseResult(case.name, case.kind, "error", problem=f"{type(err).__name__}: {err}")
-    return compare_outputs(case, outputs)
+    return compare_outputs(case, outputs, precision, tolerance_factor)
 
 
-def check_function(case_name_or_kind, function, directory=None):
+def check_function(case_name_or_kind, function, directory=None, precision="float64",
+                   tolerance_factor=1.0):
     """Check ``function`` on every case of a kind, or on one named case.
 
     Parameters
@@ -293,6 +186,10 @@ def check_function(case_name_or_kind, function, directory=None):
         Called as ``function(**inputs, **attributes)``; see :func:`check_callable`.
     directory : str, optional
         Golden directory to read the cases from; by default they are generated.
+    precision : {"float64", "float32"}
+        The tolerance profile (:mod:`refconf.conformance.profiles`).
+    tolerance_factor : float
+        Multiplies every tolerance; anything but 1 is printed in the verdict.
 
     Returns
     -------
@@ -308,36 +205,84 @@ def check_function(case_name_or_kind, function, directory=None):
     >>> report.passed, sorted(report.diagnosis_codes())
     (False, ['dct1_ortho'])
     """
-    selected = [c for c in cases(directory)
-                if case_name_or_kind in (c.name, c.kind)]
+    _check_options(precision, tolerance_factor)
+    identity, golden = golden_identity(directory)
+    selected = [c for c in golden if case_name_or_kind in (c.name, c.kind)]
     if not selected:
         raise ValueError(f"no case or kind named {case_name_or_kind!r}; kinds are "
                          f"{', '.join(KINDS)}")
-    results = [check_callable(case, function) for case in selected]
+    results = [check_callable(case, function, precision, tolerance_factor)
+               for case in selected]
     _add_dependency_notes(results)
-    return Report(results)
+    return Report(results, precision=precision, tolerance_factor=tolerance_factor,
+                  identity=identity)
 
 
 def _result_outputs(case, path):
     arrays = read_npz(path)
-    return {name: arrays.get(name, arrays.get(EXPECTED_PREFIX + name))
-            for name in case.expected}
+    copied = sorted(k for k in arrays if k.startswith((EXPECTED_PREFIX, TOLERANCE_PREFIX)))
+    if copied:
+        raise ValueError(f"{path}: holds golden arrays ({', '.join(copied[:3])}): a result "
+                         "file holds only the port's outputs, under their own names; "
+                         "outputs are never read from expected/ arrays")
+    return {name: arrays.get(name) for name in case.expected}
 
 
-def check(golden_dir, result_dir, allow_missing=False):
+def _missing_result(case, result_dir):
+    npy = sorted(os.path.basename(p) for p in glob.glob(
+        os.path.join(glob.escape(result_dir), glob.escape(case.name) + "*.npy")))
+    if npy:
+        return CaseResult(case.name, case.kind, "invalid", problem=(
+            f"found {', '.join(npy[:3])} but no {case.name}.npz: results are one .npz per "
+            f"case with every output by name, e.g. numpy.savez(path, "
+            f"{', '.join(f'{n}={n}' for n in case.expected)})"))
+    return CaseResult(case.name, case.kind, "missing",
+                      problem=f"no {case.name}.npz in {result_dir}")
+
+
+def _check_result_dir(golden_dir, result_dir):
+    if not os.path.isdir(result_dir):
+        raise ValueError(f"{result_dir}: no such result directory")
+    if os.path.realpath(result_dir) == os.path.realpath(golden_dir) or os.path.isfile(
+            os.path.join(result_dir, MANIFEST)):
+        raise ValueError(f"{result_dir}: this is a golden vector directory (it holds "
+                         f"{MANIFEST}), not results: the port must write its own outputs "
+                         "to a separate directory")
+
+
+def _allowed_kinds(allow_missing):
+    if isinstance(allow_missing, bool) or allow_missing is None:
+        return bool(allow_missing)
+    kinds = set(allow_missing)
+    unknown = sorted(kinds - set(KINDS))
+    if unknown:
+        raise ValueError(f"allow_missing: unknown kind(s) {', '.join(unknown)}; kinds are "
+                         f"{', '.join(KINDS)}")
+    return kinds or True
+
+
+def check(golden_dir, result_dir, allow_missing=False, precision="float64",
+          tolerance_factor=1.0):
     """Compare the result files in ``result_dir`` with the golden vectors.
 
     Parameters
     ----------
     golden_dir : str
-        Written by :func:`~refconf.conformance.write_vectors` (verified against its
-        manifest's checksums).
+        Written by :func:`~refconf.conformance.write_vectors` (verified: the manifest's
+        digest, every file's SHA-256, and compared with this refconf's canonical set).
     result_dir : str
         ``<case>.npz`` files with the outputs another implementation computed from the
-        golden inputs, under the output names of the manifest (a copy of a golden file,
-        with ``expected/<name>`` keys, is also read).
-    allow_missing : bool
-        Pass although some cases have no result file (they are still listed).
+        golden inputs, under the output names of the manifest; not the golden directory
+        and no ``expected/`` arrays.
+    allow_missing : bool or collection of str
+        True: pass although some cases have no result file; a collection of kinds: only
+        cases of those kinds may be missing (an empty collection means any). Missing
+        cases are always listed and counted in the verdict.
+    precision : {"float64", "float32"}
+        The tolerance profile; in float32, float64-only cases are skipped with their
+        reason.
+    tolerance_factor : float
+        Multiplies every tolerance; anything but 1 is printed in the verdict.
 
     Returns
     -------
@@ -346,27 +291,35 @@ def check(golden_dir, result_dir, allow_missing=False):
     Raises
     ------
     ValueError
-        If ``golden_dir`` is not a valid vector directory or ``result_dir`` does not exist.
+        If ``golden_dir`` is not a valid vector directory (or was edited), ``result_dir``
+        does not exist or is a golden directory, or an option is invalid.
     """
-    golden = load_cases(golden_dir)
-    if not os.path.isdir(result_dir):
-        raise ValueError(f"{result_dir}: no such result directory")
-    results, missing = [], []
+    _check_options(precision, tolerance_factor)
+    allowed = _allowed_kinds(allow_missing)
+    identity, golden = golden_identity(golden_dir)
+    _check_result_dir(golden_dir, result_dir)
+    results = []
     for case in golden:
         path = os.path.join(result_dir, f"{case.name}.npz")
-        if not os.path.isfile(path):
-            missing.append(case.name)
-            results.append(CaseResult(case.name, case.kind, "missing",
-                                      problem=f"no {case.name}.npz in {result_dir}"))
-            continue
-        try:
-            outputs = _result_outputs(case, path)
-        except (ValueError, OSError) as err:
-            results.append(CaseResult(case.name, case.kind, "invalid", problem=str(err)))
-            continue
-        results.append(compare_outputs(case, outputs))
+        if precision not in case.tolerances:
+            results.append(compare_outputs(case, {}, precision))
+        elif not os.path.isfile(path):
+            results.append(_missing_result(case, result_dir))
+        else:
+            try:
+                outputs = _result_outputs(case, path)
+            except (ValueError, OSError) as err:
+                results.append(CaseResult(case.name, case.kind, "invalid", problem=str(err)))
+                continue
+            results.append(compare_outputs(case, outputs, precision, tolerance_factor))
+    results += [CaseResult(name, canonical_set()[name][0], "missing",
+                           problem=f"canonical case absent from the golden set {golden_dir}")
+                for name in identity["absent"]]
     _add_dependency_notes(results)
     names = {case.name for case in golden}
     unexpected = sorted(f for f in os.listdir(result_dir)
                         if f.endswith(".npz") and f[:-4] not in names)
-    return Report(results, missing, unexpected, allow_missing)
+    missing = [c.name for c in results if c.status == "missing"]
+    return Report(results, missing, unexpected, allowed, precision, tolerance_factor,
+                  identity)
+

@@ -4,9 +4,10 @@
 subcommand sets ``handler``, a function ``handler(args) -> exit code``. Standalone:
 ``python -m refconf.conformance.cli vectors write DIR``.
 
-Exit codes of ``check``: 0 every case passed (and none is missing, unless
-``--allow-missing``), 1 otherwise, 2 on unusable input (no golden manifest, no result
-directory).
+Exit codes of ``check``: 0 the port conforms (every checked case passed, the golden set
+is canonical, and no case is missing unless ``--allow-missing`` allows it), 1 otherwise,
+2 on unusable input (no golden manifest, an edited golden set, no result directory, a
+golden directory given as results, a bad option).
 """
 
 import argparse
@@ -14,6 +15,7 @@ import json
 import sys
 
 from ..params import atomic_write
+from .profiles import PRECISIONS
 
 __all__ = ["main", "register"]
 
@@ -49,13 +51,15 @@ def _check(args):
     from .check import check
 
     try:
-        report = check(args.golden_dir, args.result_dir, allow_missing=args.allow_missing)
+        allow = True if args.allow_missing == [] else (args.allow_missing or False)
+        report = check(args.golden_dir, args.result_dir, allow_missing=allow,
+                       precision=args.precision, tolerance_factor=args.tolerance_factor)
     except (ValueError, OSError) as err:
         return _error("check", err)
     if args.json == "-":
         print(json.dumps(report.to_dict(), indent=1))
     else:
-        print(report.format_table())
+        print(report.format_table(failures_only=args.failures_only))
         if args.json:
             text = json.dumps(report.to_dict(), indent=1) + "\n"
             try:
@@ -85,15 +89,30 @@ def register(subparsers):
 
     check = subparsers.add_parser(
         "check", help="compare another implementation's results with golden vectors",
-        description="Compare RESULT_DIR/<case>.npz (outputs computed from the golden inputs) "
-                    "with GOLDEN_DIR; print errors, tolerances and diagnoses. Exit code 0 "
-                    "only if every case passes.")
-    check.add_argument("golden_dir", metavar="GOLDEN_DIR")
-    check.add_argument("result_dir", metavar="RESULT_DIR")
-    check.add_argument("--json", metavar="FILE",
-                       help="also write the report as JSON to FILE ('-': print JSON only)")
-    check.add_argument("--allow-missing", action="store_true",
-                       help="pass although some cases have no result file (still listed)")
+        description="Compare RESULT_DIR/<case>.npz (outputs computed by the port from the "
+                    "golden inputs) with GOLDEN_DIR; print the golden set's identity, "
+                    "errors, tolerances, diagnoses and the verdict. Exit code 0 only if "
+                    "the port conforms, 1 if not, 2 on unusable input.")
+    check.add_argument("golden_dir", metavar="GOLDEN_DIR",
+                       help="written by `refconf vectors write`")
+    check.add_argument("result_dir", metavar="RESULT_DIR",
+                       help="the port's <case>.npz files (not the golden directory)")
+    check.add_argument("--json", metavar="FILE", default=None,
+                       help="also write the report as JSON to FILE ('-': print JSON only; "
+                            "default: none)")
+    check.add_argument("--precision", choices=PRECISIONS, default="float64",
+                       help="tolerance profile: float64, or float32 with per-case "
+                            "tolerances from each case's conditioning (float64-only cases "
+                            "skipped) (default: %(default)s)")
+    check.add_argument("--tolerance-factor", type=float, default=1.0, metavar="F",
+                       help="multiply every tolerance by F; anything but 1 is printed in "
+                            "the verdict as not the built-in profile (default: %(default)s)")
+    check.add_argument("--allow-missing", nargs="*", metavar="KIND", default=None,
+                       help="pass although cases have no result file: alone, any case; "
+                            "with KINDs, only cases of those kinds (missing cases are "
+                            "listed and counted either way; default: none allowed)")
+    check.add_argument("--failures-only", action="store_true", default=False,
+                       help="list only failing outputs and cases (default: every output)")
     check.set_defaults(handler=_check)
 
 

@@ -1,25 +1,34 @@
-"""Known porting mistakes, recognised by the pattern of the error.
+"""Diagnoses of failing outputs: a known mistake named only when it explains the error.
 
-Each mistake is a *model*: from a case's inputs (and expected outputs) it predicts what
-an implementation with that mistake returns. A failing output that matches a model's
-prediction (to a loose relative tolerance, the mistakes being errors of order 1) gets
-that model's diagnosis. Generic patterns follow: single precision, complex dtype, and a
-constant factor, which names the DCT-I scale ``(2N)^p`` when the case has a DCT-I.
+Errors are measured in units of the output's tolerance: with ``tol = atol + rtol|e|``
+elementwise, the *misfit* of a prediction ``p`` of the result ``r`` is
+``max |r - p| / tol``. The correct model (``p = e``, the expected value) has misfit
+``q``. A mistake model (:mod:`refconf.conformance.mistakes`, or a constant factor
+``c e``) is named only when
+
+* its best prediction has misfit ``q_m <= FIT`` (with the tolerance scaled to the
+  prediction's size), and
+* it explains the error far better than the correct model: ``q >= GAP max(q_m, 1)``,
+  which also puts the error far above tolerance (``q >= GAP``).
+
+Otherwise the diagnosis is ``unexplained``, with the closest model as a hint, or, for
+errors within ``GAP`` tolerances, ``round_off`` / ``float32`` (precision, not a mistake).
+Complex results for real outputs, non-finite values and wrong shapes have their own
+codes.
 """
 
 import itertools
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
-from .. import primitives, spectral
 from .kinds import KINDS
+from .mistakes import MODELS
 
-__all__ = ["MESSAGES", "Diagnosis", "diagnose"]
+__all__ = ["FIT", "GAP", "MESSAGES", "Diagnosis", "diagnose"]
 
-MATCH_RTOL = 1e-6       # a prediction matches when max|r - p| <= MATCH_RTOL * max|p|
-FLOAT32_MATCH = 1e-4    # single-precision results land within this of the expected
+FIT = 10.0
+GAP = 100.0
 
 MESSAGES = {  # code -> (title, explanation)
     "dct1_normalisation": (
@@ -30,6 +39,10 @@ MESSAGES = {  # code -> (title, explanation)
         "orthonormal DCT-I (norm='ortho') used",
         ("the kit's DCT-I is the unnormalised eq. 2 and the symmetric convolution is "
          "idct1(w_hat * dct1(x)); Q^T diag(w_hat) Q with an orthonormal Q is a different map")),
+    "half_sample_extension": (
+        "half-sample symmetric extension (a DCT-II) used",
+        ("the DCT-I extends x0..xN to [x0, ..., xN, x(N-1), ..., x1] (whole-sample, length "
+         "2N), not [x0, ..., xN, xN, ..., x0] (length 2N + 2, which gives the DCT-II)")),
     "half_spectrum_doubling": (
         "interior half-spectrum bins not doubled in the log-det",
         ("each interior rfft bin (0 < k < N/2) stands for itself and its conjugate: "
@@ -39,6 +52,18 @@ MESSAGES = {  # code -> (title, explanation)
         "log-det has the opposite sign (direction convention)",
         ("forward maps data -> latent and returns log|det dz/dx|; inverse maps return "
          "minus that")),
+    "inverse_log_det": (
+        "inverse map's log-det wrong (0, or the forward's sign)",
+        ("an inverse map returns log|det dx/dz| = minus the forward log-det at the "
+         "result: neither 0 nor the forward's value")),
+    "constant_log_det_dropped": (
+        "a constant log-det was dropped (set to 0)",
+        ("transforms whose log-det does not depend on the data (a fixed kernel, a shared "
+         "spectrum, ActNorm) still contribute it: sum log|w_hat|, -sum log_scale")),
+    "detached_log_det": (
+        "log-det detached from the parameters",
+        ("the log-det's gradient is missing (.item(), .detach(), stop_gradient or a NumPy "
+         "round trip on it): the log-barrier sum log|w_hat| never reaches the gradient")),
     "vjp_end_weights": (
         "VJP applies the forward transform (end weights missing)",
         ("the DCT-I matrix C is not symmetric: C^T g = 2a * dct1(g / 2a) with the end "
@@ -51,6 +76,10 @@ MESSAGES = {  # code -> (title, explanation)
         "precision lost for small alpha|x|",
         ("use log1p(alpha|x|) and expm1(alpha|y|), not log(1 + alpha|x|) and "
          "exp(alpha|y|) - 1")),
+    "slog_log_det_variable": (
+        "S-Log log-det evaluated at the wrong variable",
+        ("log f_a'(x) = -log1p(a|x|) at the gate's input x, log g_a'(y) = a|y| at the "
+         "gate's input y; not at the gate's output")),
     "layer_order": (
         "layers applied in the wrong order",
         ("in eq. 5 F_m (index m - 1) is applied first and F_1 (index 0) last")),
@@ -58,23 +87,47 @@ MESSAGES = {  # code -> (title, explanation)
         "alpha and alpha_prime swapped",
         ("alpha is the scale of the contracting gate f_a (on the convolution output), "
          "alpha_prime of the expanding gate g_a' (last in the layer)")),
+    "wrong_half": (
+        "the wrong half transformed",
+        ("x1 = x[:, :D - d2] is kept and x2 = x[:, D - d2:] is updated; the output is "
+         "[x1, y2] (d1 = floor(D / 2) in an unswapped model step)")),
     "complex_output": (
         "complex output for a real quantity",
-        ("take real spectra through irfft (Hermitian half spectra), never an inverse FFT "
-         "of a non-Hermitian spectrum, and return real arrays")),
+        ("the imaginary part is round-off: return the real part (through irfft of a "
+         "Hermitian half spectrum)")),
+    "non_hermitian_spectrum": (
+        "non-Hermitian spectrum: complex outputs",
+        ("a real kernel's spectrum is Hermitian, W(N - k) = conj W(k); build it from the "
+         "rfft half spectrum with irfft (or take rfft of a real kernel), never an inverse "
+         "FFT of an arbitrary complex spectrum")),
+    "non_finite": (
+        "NaN or infinite values",
+        ("the output has NaN or inf where finite values are expected: an overflow (use "
+         "log1p / expm1, float64), a division by a zero eigenvalue, or an uninitialised "
+         "array")),
     "float32": (
-        "computed in single precision",
-        ("the errors are float32 round-off; the kit's tolerances are for float64")),
+        "errors at float32 round-off level",
+        ("a single-precision computation: check with --precision float32 (the float32 "
+         "profile), or compute in float64")),
+    "round_off": (
+        "errors at round-off level",
+        ("the error exceeds the tolerance by less than the factor that separates a "
+         "mistake from rounding: a less accurate formula or summation order, not a known "
+         "mistake")),
     "negated": ("the output has the opposite sign", "check the sign conventions"),
     "constant_factor": ("off by a constant factor", "a scale factor is missing or extra"),
+    "unexplained": (
+        "unexplained error",
+        ("no known mistake explains the error; the closest one is given as a hint, and "
+         "lower-level cases failing too are usually the cause")),
     "shape": ("wrong shape", "outputs must have the shapes listed in the manifest"),
 }
 
 
 @dataclass
 class Diagnosis:
-    """A recognised mistake: ``code`` (a key of :data:`MESSAGES`) and ``detail``, what
-    was seen in this case (may be empty)."""
+    """A diagnosis: ``code`` (a key of :data:`MESSAGES`) and ``detail``, what was seen
+    in this case (may be empty)."""
 
     code: str
     detail: str = ""
@@ -100,166 +153,79 @@ def _max_abs(a):
     return float(np.max(np.abs(a), initial=0.0))
 
 
-def _matches(result, predicted, rtol=MATCH_RTOL):
+def misfit(result, predicted, expected, tol):
+    """``max |result - predicted| / (atol s + rtol |predicted|)`` with ``s`` =
+    ``max(max|predicted| / max|expected|, 1)``: the tolerance of ``expected`` scaled to
+    the prediction's size. ``inf`` when ``predicted`` is unusable."""
     predicted = np.asarray(predicted)
     if predicted.shape != result.shape or not np.all(np.isfinite(predicted)):
-        return False
-    scale = _max_abs(predicted)
-    return scale > 0 and _max_abs(result - predicted) <= rtol * scale
-
-
-def _first_input(case):
-    return case.inputs[KINDS[case.kind].inputs[0]]
-
-
-# --- mistake models: (case, output name) -> predicted array or None ----------------------
-
-
-def _ortho(case, output):
-    kind = KINDS[case.kind]
-    if kind.transform != "dct1" or kind.level > 1 or output == "log_det" or "vjp" in case.kind:
-        return None
-    axes = tuple(range(-kind.axes, 0))
-
-    def Q(a):
-        return scipy.fft.dctn(a, type=1, axes=axes, norm="ortho")
-
-    data = _first_input(case)
-    if "w_hat" not in case.inputs:
-        return Q(data)
-    w_hat = case.inputs["w_hat"]
-    return Q(Q(data) / w_hat) if kind.sign < 0 else Q(w_hat * Q(data))
-
-
-def _interior_log_abs(case):
-    """Per-sample sum of log|W(k)| over the interior half-spectrum bins."""
-    kind = KINDS[case.kind]
-    data = _first_input(case)
-    n = data.shape[-1]
-    if "w" in case.inputs:
-        W = spectral.circular_spectrum(case.inputs["w"], kind.axes)
-    else:
-        W = case.inputs["w_half"]
-    k = np.arange(W.shape[-1])
-    terms = np.log(np.abs(W)) * ((k >= 1) & (k <= (n - 1) // 2))
-    if case.kind.startswith("conf_step"):
-        terms = np.sum(terms, axis=0)
-    half = data.shape[:-1] + (W.shape[-1],)
-    return np.sum(np.broadcast_to(terms, half), axis=tuple(range(1, len(half))))
-
-
-def _doubling(case, output):
-    kind = KINDS[case.kind]
-    if output != "log_det" or kind.transform != "circular":
-        return None
-    return case.expected["log_det"] - kind.sign * _interior_log_abs(case)
-
-
-def _transposed_vjp(case, output):
-    g = case.inputs.get("g")
-    if case.kind == "dct1_vjp":
-        return primitives.dct1(g)
-    if case.kind == "idct1_vjp":
-        return primitives.idct1(g)
-    return None
-
-
-def _conjugated_cotangent(case, output):
-    if case.kind == "rfft_vjp":
-        inputs = dict(case.inputs, g=np.conj(case.inputs["g"]))
-        return KINDS[case.kind].function(**inputs)[output]
-    if case.kind == "irfft_vjp":
-        return np.conj(case.expected[output])
-    return None
-
-
-def _naive_log1p(case, output):
-    if case.kind not in ("slog", "slog_inverse"):
-        return None
-    alpha = case.inputs["alpha"]
-    if case.kind == "slog":
-        t = np.log(1.0 + alpha * np.abs(case.inputs["x"]))
-        return np.sign(case.inputs["x"]) * t / alpha if output == "y" else -np.sum(t, axis=-1)
-    if case.kind == "slog_inverse" and output == "x":
-        y = case.inputs["y"]
-        return np.sign(y) * (np.exp(alpha * np.abs(y)) - 1.0) / alpha
-    return None
-
-
-def _variant(case, output, change):
-    if not case.kind.startswith(("conf_step", "conf_layer")):
-        return None
-    inputs = change(dict(case.inputs))
-    try:
-        return KINDS[case.kind].function(**inputs)[output]
-    except (ValueError, FloatingPointError):  # the variant may overflow an S-Log gate
-        return None
-
-
-def _layer_order(case, output):
-    if not case.kind.startswith("conf_step"):
-        return None
-    reverse = ("w_hat", "w_half", "s", "alpha", "alpha_prime")
-    return _variant(case, output, lambda d: {k: v[::-1] if k in reverse else v
-                                             for k, v in d.items()})
-
-
-def _alpha_swapped(case, output):
-    return _variant(case, output, lambda d: dict(d, alpha=d["alpha_prime"],
-                                                 alpha_prime=d["alpha"]))
-
-
-def _log_prob_sign(case, output):
-    if case.kind != "conf_model_log_prob" or output != "log_prob":
-        return None
-    return case.expected["log_prob"] - 2 * case.expected["log_det"]
-
-
-MODELS = [
-    ("dct1_ortho", _ortho),
-    ("half_spectrum_doubling", _doubling),
-    ("vjp_end_weights", _transposed_vjp),
-    ("complex_cotangent", _conjugated_cotangent),
-    ("log1p_expm1", _naive_log1p),
-    ("layer_order", _layer_order),
-    ("alpha_swapped", _alpha_swapped),
-    ("log_det_sign", _log_prob_sign),
-]
-
-
-# --- generic patterns --------------------------------------------------------------------
+        return np.inf
+    scale = max(_max_abs(predicted) / max(_max_abs(expected), 1e-300), 1.0)
+    bound = tol["atol"] * scale + tol["rtol"] * np.abs(predicted)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(result - predicted) / bound
+    return float(np.max(np.where(np.isnan(ratio), 0.0, ratio), initial=0.0))
 
 
 def _dct_factor(case, factor):
     """``(2N_1)^p_1 ... `` naming ``factor`` for a DCT-I case, or None."""
     kind = KINDS[case.kind]
-    if kind.transform != "dct1" or kind.level > 1 or not np.isreal(factor) or factor <= 0:
+    if kind.transform != "dct1" or kind.level > 1 or factor <= 0:
         return None
-    Ns = [L - 1 for L in _first_input(case).shape[-kind.axes:]]
+    Ns = [L - 1 for L in case.inputs[kind.inputs[0]].shape[-kind.axes:]]
     for powers in itertools.product((-1, -0.5, 0, 0.5, 1), repeat=len(Ns)):
         if not any(powers):
             continue
         value = np.prod([(2.0 * N) ** p for N, p in zip(Ns, powers)])
-        if abs(factor.real / value - 1) < 1e-6:
+        if abs(factor / value - 1) < 1e-3:
             terms = [f"(2N = {2 * N})" + ("" if p == 1 else f"^{p:g}")
                      for N, p in zip(Ns, powers) if p]
             return " x ".join(terms)
     return None
 
 
-def _constant_factor(result, expected):
+def _factor_diagnosis(case, output, factor):
+    if abs(factor + 1) < 1e-3:
+        if output != "log_det" and output != "log_prob":
+            return Diagnosis("negated", "the output is minus the expected")
+        code = "inverse_log_det" if KINDS[case.kind].sign < 0 else "log_det_sign"
+        return Diagnosis(code, "the output is minus the expected")
+    named = _dct_factor(case, factor)
+    if named:
+        return Diagnosis("dct1_normalisation",
+                         f"the output is {factor:.6g} x the expected = {named}")
+    return Diagnosis("constant_factor", f"the output is {factor:.6g} x the expected")
+
+
+def _candidates(case, output, result, tol):
+    """``[(misfit, code, factor or None)]`` of every mistake model."""
+    expected = case.expected[output]
+    found = []
+    for code, model in MODELS:
+        for predicted in model(case, output):
+            found.append((misfit(result, predicted, expected, tol), code, None))
     e, r = expected.ravel(), result.ravel()
-    ee = np.vdot(e, e).real
-    if ee == 0:
-        return None
-    c = np.vdot(e, r) / ee
-    if abs(c - 1) < 1e-9 or not _matches(r, c * e):
-        return None
-    return complex(c) if np.iscomplexobj(c) and c.imag != 0 else float(np.real(c))
+    ee = float(np.vdot(e, e).real)
+    if ee > 0 and not np.iscomplexobj(e):
+        c = float(np.vdot(e, r).real / ee)
+        if abs(c - 1) > 1e-6:
+            found.append((misfit(result, c * expected, expected, tol), "constant_factor", c))
+    return sorted(found, key=lambda item: item[0])
 
 
-def diagnose(case, output, result):
-    """The :class:`Diagnosis` of a failing output, or None when no known pattern fits.
+def _complex_diagnosis(result, expected, tol):
+    bound = tol["atol"] + tol["rtol"] * np.abs(expected)
+    imag = _max_abs(result.imag)
+    if np.all(np.abs(result.imag) <= bound):
+        return Diagnosis("complex_output", f"imaginary parts up to {imag:.2g}, within "
+                         "tolerance (round-off): return a real array")
+    return Diagnosis("non_hermitian_spectrum",
+                     f"imaginary parts up to {imag:.3g}, {imag / float(np.max(bound)):.3g}"
+                     " x the tolerance: not round-off")
+
+
+def diagnose(case, output, result, tolerance, precision="float64"):
+    """The :class:`Diagnosis` of a failing output (see the module docstring).
 
     Parameters
     ----------
@@ -268,32 +234,39 @@ def diagnose(case, output, result):
         The output's name.
     result : ndarray
         The implementation's value, with the expected shape.
+    tolerance : dict
+        ``{"rtol", "atol"}`` the output was judged by.
+    precision : {"float64", "float32"}
+        The profile ``tolerance`` comes from.
     """
-    expected = case.expected[output]
+    expected, tol = case.expected[output], tolerance
     result = np.asarray(result)
-    if result.dtype in (np.float32, np.float16, np.complex64) and _matches(
-            result.astype(np.result_type(expected, np.float64)), expected, FLOAT32_MATCH):
-        return Diagnosis("float32", f"result dtype {result.dtype}")
+    dtype = result.dtype
+    if not np.all(np.isfinite(result)):
+        bad = int(np.sum(~np.isfinite(result)))
+        kinds = [w for w, f in (("NaN", np.isnan), ("inf", np.isinf)) if np.any(f(result))]
+        return Diagnosis("non_finite", f"{bad} of {result.size} values are "
+                         f"{' or '.join(kinds)}")
     if np.iscomplexobj(result) and not np.iscomplexobj(expected):
-        imag = _max_abs(result.imag)
-        detail = ("the real part matches; the imaginary part is round-off "
-                  f"(max {imag:.2g}): return a real array"
-                  if _matches(result.real, expected) else
-                  f"imaginary parts up to {imag:.3g}: the spectrum is not Hermitian")
-        return Diagnosis("complex_output", detail)
+        return _complex_diagnosis(result, expected, tol)
     result = result.astype(np.result_type(result, np.float64))
-    for code, model in MODELS:
-        predicted = model(case, output)
-        if predicted is not None and _matches(result, predicted):
-            return Diagnosis(code)
-    factor = _constant_factor(result, expected)
-    if factor is None:
-        return None
-    if factor == -1 or (isinstance(factor, float) and abs(factor + 1) < 1e-6):
-        code = "log_det_sign" if output == "log_det" else "negated"
-        return Diagnosis(code, "the output is minus the expected")
-    named = _dct_factor(case, factor) if isinstance(factor, float) else None
-    if named:
-        return Diagnosis("dct1_normalisation",
-                         f"the output is {factor:.6g} x the expected = {named}")
-    return Diagnosis("constant_factor", f"the output is {factor:.6g} x the expected")
+    q = misfit(result, expected, expected, tol)
+    float32_tol = case.tolerances.get("float32", {}).get(output)
+    if precision == "float64" and float32_tol and misfit(result, expected, expected,
+                                                         float32_tol) <= 1:
+        return Diagnosis("float32", f"error {q:.3g} x the float64 tolerance, within the "
+                         f"float32 profile (result dtype {dtype})")
+    if q < GAP:
+        return Diagnosis("round_off", f"error {q:.3g} x the tolerance")
+    candidates = _candidates(case, output, result, tol)
+    for fit, code, factor in candidates:
+        if fit <= FIT and q >= GAP * max(fit, 1.0):
+            return (_factor_diagnosis(case, output, factor) if code == "constant_factor"
+                    else Diagnosis(code, f"explains the error to {fit:.2g} x the tolerance"))
+        break
+    hint = ""
+    if candidates and candidates[0][0] < q:
+        fit, code, _ = candidates[0]
+        hint = f"; closest known mistake: {code} (leaves {fit:.3g} x the tolerance)"
+    return Diagnosis("unexplained", f"error {q:.3g} x the tolerance{hint}")
+

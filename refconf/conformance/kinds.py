@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from autograd import make_vjp
+from autograd import numpy as anp
 
 from .. import primitives, spectral
 from ..bijectors.elementwise import slog, slog_inverse
@@ -92,6 +93,20 @@ def _slog(x, alpha):
 def _slog_inverse(y, alpha):
     x, log_d = slog_inverse(y, alpha, "slog_inverse")
     return {"x": x, "log_det": _event_sum(log_d)}
+
+
+def _coupling_step(x, w, s, t, alpha, alpha_prime, kind):
+    d1 = x.shape[-1] - t.shape[-1]
+    y2, log_det = conf_step(x[:, d1:], w, s, t, alpha, alpha_prime, kind)
+    return {"y": np.concatenate([x[:, :d1], y2], axis=-1), "log_det": log_det}
+
+
+def _symmetric_conv_grad(x, w_hat, g):
+    def loss(w):  # w_hat has the shape of x: one spectrum per sample
+        return anp.sum(g * spectral.symmetric_conv(x, w)) + anp.sum(
+            spectral.symmetric_log_abs_det(w))
+
+    return {"grad_w_hat": make_vjp(loss)(w_hat)[0](1.0)}
 
 
 def flatten_params(params, prefix=PARAM_PREFIX):
@@ -191,6 +206,10 @@ def _kinds():
         ("symmetric_deconv_2d", ("y", "w_hat"), ("x", "log_det"), 1, "dct1", 2, -1,
          "x = idct1_2d(dct1_2d(y) / w_hat); log_det = -sum log|w_hat|",
          lambda y, w_hat: dict(zip(("x", "log_det"), _symmetric(y, w_hat, 2, True)))),
+        ("symmetric_conv_grad", ("x", "w_hat", "g"), ("grad_w_hat",), 1, "dct1", 1, 1,
+         ("grad_w_hat = d/dw_hat [sum(g * y) + sum(log_det)] for (y, log_det) = "
+         "symmetric_conv(x, w_hat), w_hat (B, L) per sample; the log-det term adds 1 / w_hat"),
+         _symmetric_conv_grad),
         ("circular_conv_kernel", ("x", "w"), ("y", "log_det"), 1, "circular", 1, 1,
          "y(n) = sum_m x(m) w((n - m) mod N); log_det = sum_k log|W(k)| over all N bins",
          lambda x, w: dict(zip(("y", "log_det"),
@@ -238,6 +257,17 @@ def _kinds():
          "inverse of eq. 5 with circular convolutions",
          lambda y2, w_half, s, t, alpha, alpha_prime: dict(zip(
              ("x2", "log_det"), conf_step_inverse(y2, w_half, s, t, alpha, alpha_prime, C)))),
+        ("conf_coupling_step", ("x", "w_hat", "s", "t", "alpha", "alpha_prime"),
+         ("y", "log_det"), 2, "dct1", 1, 1,
+         ("y = [x1, conf_step(x2)] with x1 = x[:, :D - d2] kept and x2 = x[:, D - d2:] "
+         "updated (d2 = t.shape[-1])"),
+         lambda x, w_hat, s, t, alpha, alpha_prime: _coupling_step(
+             x, w_hat, s, t, alpha, alpha_prime, S)),
+        ("conf_coupling_step_circular", ("x", "w_half", "s", "t", "alpha", "alpha_prime"),
+         ("y", "log_det"), 2, "circular", 1, 1,
+         "conf_coupling_step with circular convolutions",
+         lambda x, w_half, s, t, alpha, alpha_prime: _coupling_step(
+             x, w_half, s, t, alpha, alpha_prime, C)),
         ("conf_model_log_prob", ("x", "param/*"), ("z", "log_det", "log_prob"), 3, None, 0, 1,
          ("whole CONF model: z = forward(x), log_det = log|det dz/dx|, "
           "log_prob = log N(z; 0, I) + log_det (spec in the case's attributes)"),
