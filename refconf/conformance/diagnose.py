@@ -11,8 +11,9 @@ elementwise, the *misfit* of a prediction ``p`` of the result ``r`` is
 * it explains the error far better than the correct model: ``q >= GAP max(q_m, 1)``,
   which also puts the error far above tolerance (``q >= GAP``).
 
-Otherwise the diagnosis is ``unexplained``, with the closest model as a hint, or, for
-errors within ``GAP`` tolerances, ``round_off`` / ``float32`` (precision, not a mistake).
+Otherwise the diagnosis is ``float32`` when a float64 check's error fits the float32
+profile, ``round_off`` for errors within ``GAP`` tolerances (too small to tell a mistake
+from rounding), else ``unexplained``, with the closest model as a hint.
 Complex results for real outputs, non-finite values and wrong shapes have their own
 codes.
 """
@@ -107,13 +108,13 @@ MESSAGES = {  # code -> (title, explanation)
          "array")),
     "float32": (
         "errors at float32 round-off level",
-        ("a single-precision computation: check with --precision float32 (the float32 "
-         "profile), or compute in float64")),
+        ("a single-precision computation somewhere (or a formula that loses as many "
+         "digits): check with --precision float32 (the float32 profile), or compute in "
+         "float64")),
     "round_off": (
-        "errors at round-off level",
-        ("the error exceeds the tolerance by less than the factor that separates a "
-         "mistake from rounding: a less accurate formula or summation order, not a known "
-         "mistake")),
+        "small error (round-off level)",
+        ("the error is within 100 x the tolerance, too small to tell a mistake from "
+         "round-off: a less accurate formula or summation order; no mistake is named")),
     "negated": ("the output has the opposite sign", "check the sign conventions"),
     "constant_factor": ("off by a constant factor", "a scale factor is missing or extra"),
     "unexplained": (
@@ -204,13 +205,18 @@ def _candidates(case, output, result, tol):
     for code, model in MODELS:
         for predicted in model(case, output):
             found.append((misfit(result, predicted, expected, tol), code, None))
+    found.sort(key=lambda item: item[0])
     e, r = expected.ravel(), result.ravel()
     ee = float(np.vdot(e, e).real)
     if ee > 0 and not np.iscomplexobj(e):
         c = float(np.vdot(e, r).real / ee)
-        if abs(c - 1) > 1e-6:
+        # when every expected value is the same, any constant result is "c times" it:
+        # no evidence for a factor, except an exact sign flip or a DCT-I scale
+        degenerate = np.ptp(e) <= 1e-12 * np.max(np.abs(e))
+        if abs(c - 1) > 1e-6 and not (degenerate and abs(c + 1) > 1e-3
+                                      and _dct_factor(case, c) is None):
             found.append((misfit(result, c * expected, expected, tol), "constant_factor", c))
-    return sorted(found, key=lambda item: item[0])
+    return found
 
 
 def _complex_diagnosis(result, expected, tol):
@@ -251,6 +257,11 @@ def diagnose(case, output, result, tolerance, precision="float64"):
         return _complex_diagnosis(result, expected, tol)
     result = result.astype(np.result_type(result, np.float64))
     q = misfit(result, expected, expected, tol)
+    candidates = _candidates(case, output, result, tol)  # specific models first
+    for fit, code, factor in candidates:
+        if fit <= FIT and q >= GAP * max(fit, 1.0):
+            return (_factor_diagnosis(case, output, factor) if code == "constant_factor"
+                    else Diagnosis(code, f"explains the error to {fit:.2g} x the tolerance"))
     float32_tol = case.tolerances.get("float32", {}).get(output)
     if precision == "float64" and float32_tol and misfit(result, expected, expected,
                                                          float32_tol) <= 1:
@@ -258,12 +269,7 @@ def diagnose(case, output, result, tolerance, precision="float64"):
                          f"float32 profile (result dtype {dtype})")
     if q < GAP:
         return Diagnosis("round_off", f"error {q:.3g} x the tolerance")
-    candidates = _candidates(case, output, result, tol)
-    for fit, code, factor in candidates:
-        if fit <= FIT and q >= GAP * max(fit, 1.0):
-            return (_factor_diagnosis(case, output, factor) if code == "constant_factor"
-                    else Diagnosis(code, f"explains the error to {fit:.2g} x the tolerance"))
-        break
+    candidates.sort(key=lambda item: item[0])
     hint = ""
     if candidates and candidates[0][0] < q:
         fit, code, _ = candidates[0]

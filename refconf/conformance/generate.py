@@ -113,16 +113,16 @@ def specs():
     x[0, 0] = 0.0
     add("slog_moderate", "slog", "S-Log gate, alpha = 0.7, one exact zero", x=x,
         alpha=np.array(0.7))
-    add("slog_tiny_alpha", "slog", "S-Log gate near the identity, alpha = 1e-9 (needs log1p)",
-        x=5.0 * rng.normal(size=(4, 6)), alpha=np.array(1e-9))
+    add("slog_tiny_alpha", "slog", "S-Log gate near the identity, alpha = 1e-12 (needs log1p)",
+        x=5.0 * rng.normal(size=(4, 6)), alpha=np.array(1e-12))
     add("slog_large_x", "slog", "S-Log gate, alpha = 3, |x| from 1e-12 to 1e15",
         x=rng.choice([-1.0, 1.0], (4, 6)) * 10.0 ** rng.uniform(-12, 15, (4, 6)),
         alpha=np.array(3.0))
     add("slog_inverse_moderate", "slog_inverse", "inverse S-Log gate, alpha = 0.7",
         y=2.0 * rng.normal(size=(4, 6)), alpha=np.array(0.7))
     add("slog_inverse_tiny_alpha", "slog_inverse",
-        "inverse S-Log gate, alpha = 1e-9 (needs expm1)", y=5.0 * rng.normal(size=(4, 6)),
-        alpha=np.array(1e-9))
+        "inverse S-Log gate, alpha = 1e-12 (needs expm1)", y=5.0 * rng.normal(size=(4, 6)),
+        alpha=np.array(1e-12))
     add("slog_inverse_large_y", "slog_inverse",
         "inverse S-Log gate, alpha = 2, |y| up to 300 (outputs near 1e260)",
         y=rng.choice([-1.0, 1.0], (4, 6)) * rng.uniform(0, 300, (4, 6)), alpha=np.array(2.0))

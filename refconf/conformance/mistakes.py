@@ -124,14 +124,17 @@ def _slog_parts(case):
 def _naive_log1p(case, output):
     if case.kind not in ("slog", "slog_inverse"):
         return []
-    x, y, alpha = _slog_parts(case)
-    with np.errstate(over="ignore"):
-        if case.kind == "slog":
-            t = np.log(1.0 + alpha * np.abs(x))
-            return [np.sign(x) * t / alpha if output == "y" else -np.sum(t, axis=-1)]
-        if output == "x":
-            return [np.sign(y) * (np.exp(alpha * np.abs(y)) - 1.0) / alpha]
-    return []
+    predictions = []
+    for dtype in (np.float64, np.float32):  # the cancellation depends on the precision
+        with np.errstate(over="ignore", invalid="ignore"):
+            x, y, alpha = (np.asarray(a, dtype) for a in _slog_parts(case))
+            if case.kind == "slog":
+                t = np.log(1 + alpha * np.abs(x))
+                predictions.append(np.sign(x) * t / alpha if output == "y"
+                                   else -np.sum(t, axis=-1))
+            elif output == "x":
+                predictions.append(np.sign(y) * (np.exp(alpha * np.abs(y)) - 1) / alpha)
+    return [p.astype(np.float64) for p in predictions]
 
 
 def _slog_wrong_variable(case, output):
