@@ -30,7 +30,6 @@ from refconf import reference
 from refconf.bijectors.coupling import ConvCoupling
 from refconf.conditioners import mlp_init
 from refconf.conformance import (
-    KINDS,
     check,
     check_function,
     conf_layer,
