@@ -266,9 +266,8 @@ def _named(case, output, expected, fits):
     return Diagnosis(code, detail)
 
 
-def _diagnose(case, output, result, tolerance, precision):
-    expected, tol = case.expected[output], tolerance
-    dtype = result.dtype
+def _special(result, expected, tol):
+    """The diagnosis of a non-finite or complex result for a real output, or None."""
     if not np.all(np.isfinite(result)):
         bad = int(np.sum(~np.isfinite(result)))
         kinds = [w for w, f in (("NaN", np.isnan), ("inf", np.isinf)) if np.any(f(result))]
@@ -276,26 +275,47 @@ def _diagnose(case, output, result, tolerance, precision):
                          f"{' or '.join(kinds)}")
     if np.iscomplexobj(result) and not np.iscomplexobj(expected):
         return _complex_diagnosis(result, expected, tol)
-    result = result.astype(np.result_type(result, np.float64))
-    q = misfit(result, expected, expected, tol)
-    candidates = _candidates(case, output, result, tol, precision)
-    fits = [c for c in candidates if c[0] <= FIT and q >= GAP * max(c[0], 1.0)]
-    specific = [c for c in fits if c[1] != "constant_factor"]  # before the generic factor
-    if fits:
-        return _named(case, output, expected, specific or fits)
+    return None
+
+
+def _precision_diagnosis(case, output, result, dtype, q, precision):
+    """``float32`` or ``round_off`` when the error is a matter of precision, else None."""
+    expected = case.expected[output]
     float32_tol = case.tolerances.get("float32", {}).get(output)
     at_float32_level = dtype in (np.float32, np.complex64, np.float16) or (
         _max_abs(result - expected) >= 0.1 * EPS32 * _max_abs(expected))
+    narrow = dtype in (np.float32, np.complex64, np.float16)
+    if precision == "float64" and narrow and float32_tol is None:
+        return Diagnosis("float32", f"result dtype {dtype}, and this case is float64-only "
+                         f"({case.float64_only})")
     if precision == "float64" and float32_tol and at_float32_level and misfit(
             result, expected, expected, float32_tol) <= 1:
         return Diagnosis("float32", f"error {q:.3g} x the float64 tolerance, within the "
                          f"float32 profile (result dtype {dtype})")
     if q < GAP:
         return Diagnosis("round_off", f"error {q:.3g} x the tolerance")
+    return None
+
+
+def _diagnose(case, output, result, tolerance, precision):
+    expected = case.expected[output]
+    special = _special(result, expected, tolerance)
+    if special:
+        return special
+    dtype = result.dtype
+    result = result.astype(np.result_type(result, np.float64))
+    q = misfit(result, expected, expected, tolerance)
+    candidates = _candidates(case, output, result, tolerance, precision)
+    fits = [c for c in candidates if c[0] <= FIT and q >= GAP * max(c[0], 1.0)]
+    specific = [c for c in fits if c[1] != "constant_factor"]  # before the generic factor
+    if fits:
+        return _named(case, output, expected, specific or fits)
+    by_precision = _precision_diagnosis(case, output, result, dtype, q, precision)
+    if by_precision:
+        return by_precision
     candidates.sort(key=lambda item: item[0])
     hint = ""
     if candidates and candidates[0][0] < q:
         fit, code, _ = candidates[0]
         hint = f"; closest known mistake: {code} (leaves {fit:.3g} x the tolerance)"
     return Diagnosis("unexplained", f"error {q:.3g} x the tolerance{hint}")
-

@@ -110,7 +110,9 @@ def _build(name, kind, description, inputs, attributes, rtol):
                               for key, value in expected.items()}}
     reason = float64_only_reason(inputs, expected)
     if reason is None:
-        tolerances["float32"] = float32_tolerance(name, kind, inputs, expected, attributes)
+        float32, reason = float32_tolerance(name, kind, inputs, expected, attributes)
+        if float32 is not None:
+            tolerances["float32"] = float32
     return Case(name, kind, description, inputs, expected, tolerances, attributes, reason)
 
 
