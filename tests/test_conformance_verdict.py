@@ -273,3 +273,13 @@ def test_no_warning_leaks(golden, tmp_path):
         report = check_function("slog_inverse_large_y", example.NaiveLog1p().slog_inverse)
         assert report.passed or report.cases[0].status == "fail"
     assert GAP >= 10
+
+
+def test_float32_budget_script_holds_on_short_lengths(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "float32_budget", os.path.join(ROOT, "validation", "float32_budget.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--lengths", "8,16"]) == 0
+    out = capsys.readouterr().out
+    assert "CLAIM HOLDS" in out and "| symmetric_deconv | 16 | 100000 | log_det |" in out

@@ -16,6 +16,7 @@ the manifest equal those of the hashed files; :func:`golden_identity` then compa
 set with the canonical set this refconf generates (same case names and bytes).
 """
 
+import copy
 import functools
 import hashlib
 import json
@@ -117,7 +118,13 @@ def _build(name, kind, description, inputs, attributes, rtol):
 
 
 def generate_cases():
-    """Every golden case, computed by refconf in memory (deterministic)."""
+    """Every golden case, computed by refconf in memory (deterministic; computed once per
+    process, each call returns fresh copies)."""
+    return copy.deepcopy(_generated())
+
+
+@functools.lru_cache(maxsize=1)
+def _generated():
     with np.errstate(over="ignore"):  # cases near float64's range are meant to be
         return [_build(*spec) for spec in specs()]
 
@@ -127,7 +134,7 @@ def canonical_set():
     """``{case name: (kind, SHA-256 of its file)}`` of the canonical set of this refconf
     (computed once per process)."""
     return {case.name: (case.kind, hashlib.sha256(npz_bytes(case.arrays())).hexdigest())
-            for case in generate_cases()}
+            for case in _generated()}
 
 
 # --- files -------------------------------------------------------------------------------
