@@ -27,6 +27,7 @@ docs: $(STAMP)
 validate: $(STAMP)
 	$(BIN)/python validation/logdet_scaling.py
 	$(BIN)/python validation/conformance_example.py --quiet
+	$(BIN)/python validation/float32_budget.py
 	$(BIN)/python validation/padding_caveat.py
 	$(BIN)/python validation/spectrum_parameterisation.py
 
