@@ -175,14 +175,16 @@ def _dct_factor(case, factor):
     if kind.transform != "dct1" or kind.level > 1 or factor <= 0:
         return None
     Ns = [L - 1 for L in case.inputs[kind.inputs[0]].shape[-kind.axes:]]
-    for powers in itertools.product((-1, -0.5, 0, 0.5, 1), repeat=len(Ns)):
-        if not any(powers):
-            continue
-        value = np.prod([(2.0 * N) ** p for N, p in zip(Ns, powers)])
-        if abs(factor / value - 1) < 1e-3:
-            terms = [f"(2N = {2 * N})" + ("" if p == 1 else f"^{p:g}")
-                     for N, p in zip(Ns, powers) if p]
-            return " x ".join(terms)
+    for base, label in ((2, "2N"), (1, "N"), (None, "2")):  # 1/(2N), a 1/N slip, a stray 2
+        sizes = [2 if base is None else base * N for N in Ns]
+        for powers in itertools.product((-1, -0.5, 0, 0.5, 1), repeat=len(Ns)):
+            if not any(powers):
+                continue
+            value = np.prod([float(n) ** p for n, p in zip(sizes, powers)])
+            if abs(factor / value - 1) < 1e-3:
+                terms = [(f"({label} = {n})" if base else "2") + ("" if p == 1 else f"^{p:g}")
+                         for n, p in zip(sizes, powers) if p]
+                return " x ".join(terms)
     return None
 
 

@@ -41,14 +41,16 @@ def _g(y, a, at_output):
 
 
 def _layer(h, w, s, a, a_prime, circular, inverse, at_output):
+    """``at_output``: the set of gates ({"f", "g"}) whose log-det is taken at the output."""
     log_s = _event_sum(np.log(np.abs(s)))
+    f_out, g_out = "f" in at_output, "g" in at_output
     if not inverse:
         u, ld_conv = _conv(h, w, circular, False)
-        q, ld_f = _f(u, a, at_output)
-        y, ld_g = _g(s * q, a_prime, at_output)
+        q, ld_f = _f(u, a, f_out)
+        y, ld_g = _g(s * q, a_prime, g_out)
         return y, ld_conv + ld_f + log_s + ld_g
-    v, ld_f = _f(h, a_prime, at_output)
-    u, ld_g = _g(v / s, a, at_output)
+    v, ld_f = _f(h, a_prime, f_out)
+    u, ld_g = _g(v / s, a, g_out)
     x, ld_conv = _conv(u, w, circular, True)
     return x, ld_f - log_s + ld_g + ld_conv
 
@@ -72,15 +74,18 @@ def coupling_variant(case, inputs, gate_log_det_of="input", half=None):
 
     Parameters
     ----------
-    gate_log_det_of : {"input", "output"}
-        Where each S-Log gate's log-derivative is evaluated.
+    gate_log_det_of : {"input", "output", "f_output", "g_output"}
+        Where the S-Log gates' log-derivatives are evaluated: at their inputs (correct),
+        at their outputs, or only the contracting gate's (``f``) or the expanding gate's
+        (``g``) at its output.
     half : {None, "first", "first_swapped_output", "swapped_output"}
         conf_coupling_step only: ``"first"`` transforms x[:, :d2] and keeps the rest
         after it, ``"first_swapped_output"`` the same with the kept part first,
         ``"swapped_output"`` transforms the right half but returns ``[y2, x1]``.
     """
     kind = KINDS[case.kind]
-    circular, at_output = kind.transform == "circular", gate_log_det_of == "output"
+    circular = kind.transform == "circular"
+    at_output = {"input": "", "output": "fg", "f_output": "f", "g_output": "g"}[gate_log_det_of]
     names = kind.outputs
     if not case.kind.startswith("conf_coupling_step"):
         data = inputs[kind.inputs[0]]

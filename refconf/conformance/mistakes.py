@@ -154,7 +154,8 @@ def _slog_wrong_variable(case, output):
         return [-np.sum(np.log1p(case.inputs["alpha"] * np.abs(case.expected["y"])), axis=-1)]
     if case.kind == "slog_inverse":
         return [case.inputs["alpha"] * np.sum(np.abs(case.expected["x"]), axis=-1)]
-    return _variant(case, output, lambda d: d, gate_log_det_of="output")
+    return [value for where in ("output", "f_output", "g_output")
+            for value in _variant(case, output, lambda d: d, gate_log_det_of=where)]
 
 
 def _variant(case, output, change, **options):
