@@ -9,7 +9,7 @@ from .diagnose import MESSAGES, Diagnosis
 __all__ = ["CaseResult", "OutputResult", "Report"]
 
 STATUSES = ("pass", "fail", "invalid", "error", "missing", "skipped")
-PRECISION_CODES = ("round_off", "float32", "unexplained")
+NOT_CAUSES = ("unexplained",)  # listed per output, not as a likely cause
 
 
 @dataclass
@@ -200,7 +200,7 @@ class Report:
             lines.append("result files without a golden case (ignored): "
                          + ", ".join(self.unexpected))
         for code, n, message in self.likely_causes():
-            if code not in PRECISION_CODES:
+            if code not in NOT_CAUSES:
                 lines.append(f"likely cause [{code}] ({n} output{'s' if n > 1 else ''}): "
                              f"{message}")
         lines.append(self.verdict())
