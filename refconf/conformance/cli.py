@@ -26,13 +26,15 @@ def _error(command, err):
 
 
 def _write(args):
-    from .vectors import write_vectors
+    from .vectors import golden_identity, write_vectors
 
     try:
         written = write_vectors(args.directory)
     except (ValueError, OSError) as err:
         return _error("vectors write", err)
-    print(f"wrote {len(written)} cases and manifest.json to {args.directory}")
+    identity, _ = golden_identity(args.directory)
+    print(f"wrote {len(written)} cases and manifest.json to {args.directory} "
+          f"(digest {identity['digest'][:16]})")
     return 0
 
 
@@ -41,7 +43,8 @@ def _list(args):
 
     try:
         for case in cases(args.directory):
-            print(f"{case.name:<34} {case.kind:<28} {case.description}")
+            only = f" [float64-only: {case.float64_only}]" if case.float64_only else ""
+            print(f"{case.name:<34} {case.kind:<28} {case.description}{only}")
     except (ValueError, OSError) as err:
         return _error("vectors list", err)
     return 0
@@ -81,10 +84,11 @@ def register(subparsers):
                     "another implementation of CONF.")
     actions = vectors.add_subparsers(dest="vectors_action", required=True)
     write = actions.add_parser("write", help="write the vectors to DIR (deterministic)")
-    write.add_argument("directory", metavar="DIR")
+    write.add_argument("directory", metavar="DIR", help="created if needed")
     write.set_defaults(handler=_write)
     listing = actions.add_parser("list", help="list the cases (of DIR, or built in)")
-    listing.add_argument("directory", metavar="DIR", nargs="?")
+    listing.add_argument("directory", metavar="DIR", nargs="?", default=None,
+                         help="a vector directory (default: the built-in cases)")
     listing.set_defaults(handler=_list)
 
     check = subparsers.add_parser(
