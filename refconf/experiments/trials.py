@@ -182,7 +182,7 @@ def estimator_model(display, make, seeded=True, summary=None):
     >>> from sklearn.neighbors import KernelDensity
     >>> entry = estimator_model("KDE", KernelDensity, seeded=False)
     >>> entry.check({"bandwidth": 0.5}, 2)
-    >>> entry.check({"bandwith": 0.5}, 2)
+    >>> entry.check({"bandwith": 0.5}, 2)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: KDE takes no argument(s) ['bandwith']; it accepts ['bandwidth', ...]
