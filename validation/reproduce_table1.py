@@ -27,8 +27,8 @@ import sys
 import numpy as np
 
 from refconf.data import UCI_SHAPES
-from refconf.params import atomic_write
 from refconf.experiments import register
+from refconf.params import atomic_write
 
 SYNTHETIC_SIZES = (2000, 300, 500)  # train, val, test rows per stand-in
 SYNTHETIC_NOTE = ("the MAF datasets here are SYNTHETIC stand-ins of the same dimensions "
