@@ -201,8 +201,8 @@ def _dask(tasks, options, keep_params):
             yield tasks[index], result
     finally:
         client.close()
-        if cluster is not None:
-            cluster.close()
+        if cluster is not None:  # workers that import refconf take seconds to exit
+            cluster.close(timeout=30)
 
 
 def _dask_worker(index, task, dataset, keep_params):
