@@ -36,7 +36,6 @@ CONFIG_FILE = "table1_config.json"  # package data of refconf
 TABLE1_MODELS = ("conf", "realnvp", "glow", "maf")
 TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "lr_decay", "patience", "clip_norm")
 ARCHITECTURE_KEYS = ("steps", "hidden")
-OVERRIDE_KEYS = TRAINING_KEYS + ARCHITECTURE_KEYS + ("m",)
 # set by the harness itself: the data dimension and the per-trial seed
 RESERVED_MODEL_KEYS = ("dim", "random_state")
 _SECTIONS = ("training", "architecture", "models")
@@ -153,8 +152,9 @@ def validate_config(config, name="config"):
     Top level: ``comment``, ``source`` (text), ``defaults`` and ``datasets``. ``defaults``
     and each ``datasets.<name>`` (a name of :data:`TABLE1_DATASETS`) hold ``training``
     (keys of :data:`TRAINING_KEYS`), ``architecture`` (``steps``, ``hidden``) and
-    ``models.<model>`` (keyword arguments of :func:`refconf.baselines.build_model` for
-    that model, except ``dim`` and ``random_state``); a dataset entry may add ``note``
+    ``models.<model>`` (a name of :data:`~refconf.experiments.trials.MODELS`: keyword
+    arguments of that model's builder, :func:`refconf.baselines.build_model` for the
+    flows, except ``dim`` and ``random_state``); a dataset entry may add ``note``
     (text) and, for ``digits`` and the toy sets, ``data`` (``logit_lambda``; ``n_train``,
     ``n_val``, ``n_test``). Unknown keys and bad values are errors naming where they are.
     """

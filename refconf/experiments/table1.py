@@ -90,7 +90,7 @@ def reproduce_table1(data_dir=None, datasets=None, models=TABLE1_MODELS, trials=
         A progress bar counting trials (and, in serial runs, the training's bars).
     model_kwargs : dict, optional
         Per-model overrides applied last, e.g. ``{"conf": {"kind": "circular"}}``, passed
-        to :func:`refconf.baselines.build_model`.
+        to the model's builder (:func:`refconf.baselines.build_model` for the flows).
     note : str, optional
         A line shown at the top of the Markdown table and kept in the results (e.g. that
         the data are synthetic fixtures).
