@@ -60,6 +60,16 @@ def test_a_local_dask_cluster_of_two_processes_gives_the_serial_numbers(serial):
     assert format_markdown(report) == format_markdown(serial)
 
 
+def test_an_existing_dask_cluster_at_its_address_gives_the_serial_numbers(serial):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        report = reproduce_table1(**TINY, executor="dask", scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:  # the cluster outlives the run
+            assert len(client.scheduler_info()["workers"]) == 2
+    assert _numbers(report) == _numbers(serial)
+
+
 def _counting(monkeypatch, fail_on=None):
     """Count the trials run in this process (serial executor); optionally fail one."""
     calls = []
