@@ -203,6 +203,28 @@ def _store(settings, out):
     return TrialStore(os.path.join(out, "trials"), required=model_path), save
 
 
+def _report(settings, configuration, loaded, not_found, results):
+    """The content of ``results.json`` but ``wall_seconds``."""
+    padding = settings.data.padding
+    return {
+        "benchmark": _BENCHMARK,
+        "note": settings.note,
+        "complete": True,
+        "paper": {"citation": PAPER_CITATION,
+                  "table": {k: {d: list(v) for d, v in row.items()}
+                            for k, row in PAPER_TABLE1.items()},
+                  "padded_conf_datasets": list(PAPER_PADDED)},
+        "padding": {"mode": padding, "label": PADDING_LABELS[padding],
+                    "comparable_with_unpadded": all(
+                        dataset.info["comparable_with_unpadded"] for dataset in loaded.values())},
+        "configuration": configuration,
+        "datasets": {name: dataset.info for name, dataset in loaded.items()},
+        "datasets_not_found": not_found,
+        "results": results,
+        "wall_seconds": None,
+    }
+
+
 def run_table1(settings, options=None, out=None, log=None):
     """:func:`reproduce_table1` with its settings grouped: ``settings`` a
     :class:`~refconf.experiments.config.Table1Config`, ``options`` a
@@ -230,23 +252,8 @@ def run_table1(settings, options=None, out=None, log=None):
         os.makedirs(out, exist_ok=True)
         write_json(os.path.join(out, "config_used.json"), configuration)
     records = run_trials(tasks, options, store, save, log)
-    report = {
-        "benchmark": _BENCHMARK,
-        "note": settings.note,
-        "complete": True,
-        "paper": {"citation": PAPER_CITATION,
-                  "table": {k: {d: list(v) for d, v in row.items()}
-                            for k, row in PAPER_TABLE1.items()},
-                  "padded_conf_datasets": list(PAPER_PADDED)},
-        "padding": {"mode": settings.data.padding, "label": PADDING_LABELS[settings.data.padding],
-                    "comparable_with_unpadded": all(
-                        loaded[n].info["comparable_with_unpadded"] for n in datasets)},
-        "configuration": configuration,
-        "datasets": {name: loaded[name].info for name in datasets},
-        "datasets_not_found": not_found,
-        "results": _results(tasks, records),
-        "wall_seconds": time.perf_counter() - start,
-    }
+    report = _report(settings, configuration, loaded, not_found, _results(tasks, records))
+    report["wall_seconds"] = time.perf_counter() - start
     if out is not None:
         write_report(out, report)
     return report
