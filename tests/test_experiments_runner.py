@@ -140,6 +140,9 @@ def test_results_of_another_configuration_are_refused(tmp_path):
                                          r"then, 0.001 now\)"):
         reproduce_table1(**settings, out=out, model_kwargs={"gaussian": {"ridge": 1e-3}})
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
+    (out / "trials" / "toy-rings-gaussian-seed3.json").write_text('{"format": "other"}')
+    with pytest.raises(ValueError, match=r"seed3.json: not a trial result of refconf"):
+        reproduce_table1(**settings, out=out)
 
 
 def test_an_estimator_joins_the_registry_with_one_entry(tmp_path, monkeypatch):

@@ -123,6 +123,8 @@ class TrialStore:
         try:
             with open(path, encoding="utf-8") as f:
                 document = json.load(f)
+            if document["format"] != _TRIAL_FORMAT:
+                raise ValueError(f"format {document['format']!r}")
             recorded, record = document["config"], document["record"]
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a trial result of refconf ({err!r}); delete it to "
