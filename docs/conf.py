@@ -139,6 +139,7 @@ THEORY_LINKS = {
     "refconf.estimator": ["sklearn", "toy"],
     "refconf.train": ["cov", "toy"],
     "refconf.params": ["sklearn"],
+    "refconf.storage": ["sklearn"],
     "refconf.testing": ["engines"],
     "refconf.data": ["toy", "digits", "uci"],
     "refconf.data.toy": ["toy"],
@@ -153,7 +154,7 @@ THEORY_LINKS = {
     "refconf.engines": ["engines"],
     "refconf.backend": ["engines"],
     "refconf.baselines": ["uci"],
-    "refconf.reproduce": ["uci", "padding"],
+    "refconf.experiments": ["uci", "padding"],
     "refconf.cli": ["toy", "uci"],
     "refconf.demo": ["toy", "digits"],
 }

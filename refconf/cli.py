@@ -135,7 +135,7 @@ def _parser():
     from .conformance.cli import register
 
     register(sub)  # `refconf vectors ...` and `refconf check ...`
-    from .reproduce import register as register_reproduce
+    from .experiments import register as register_reproduce
 
     register_reproduce(sub)  # `refconf reproduce table1 ...`
     return parser

@@ -156,7 +156,7 @@ def _parse_conformance(argv):
 
 
 def _parse_reproduce(argv):
-    from refconf.reproduce import register
+    from refconf.experiments import register
 
     _parse_registered(register, ("reproduce", "table1"))(argv)
 

@@ -1,4 +1,4 @@
-"""Parameter pytrees and the model/checkpoint file format (refconf/params.py)."""
+"""Parameter pytrees and the model/checkpoint file format (refconf/params.py, refconf/storage.py)."""
 
 import io
 import json
@@ -9,6 +9,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad
+from autograd.misc.flatten import flatten as autograd_flatten
 
 import refconf
 from refconf.params import (
@@ -16,6 +17,7 @@ from refconf.params import (
     flatten,
     load_checkpoint,
     load_model,
+    ravel,
     save_checkpoint,
     save_model,
     tree_leaves,
@@ -93,11 +95,36 @@ def test_tree_map_and_leaves():
     assert list(out) == ["y", "x"]
     assert type(out["y"]) is tuple and out["x"][0] == 10.0
     np.testing.assert_array_equal(out["x"][1], [5.0, 12.0])
-    assert tree_leaves(out)[0] == 21.0
+    # one traversal order everywhere: dict entries by sorted key, whatever the dict's order
+    assert [float(np.sum(leaf)) for leaf in tree_leaves(out)] == [10.0, 17.0, 21.0]
     with pytest.raises(ValueError, match="structure"):
         tree_map(lambda u, v: u, a, {"y": (7.0,), "x": [1.0]})
     with pytest.raises(ValueError, match="structure"):
         tree_map(lambda u, v: u, a, {"x": [1.0, 2.0], "y": (7.0,)})
+
+
+def test_one_traversal_order_is_autograds_flatten_order():
+    """flatten, ravel and tree_leaves lay the leaves out as autograd's flatten does (dict
+    entries by sorted key), bit for bit: the flat vector is what the engines exchange."""
+    rng = np.random.default_rng(5)
+    params = {"z": [rng.normal(size=(3, 2)), {"q": rng.normal(size=4), "b": 0.25}],
+              "a": (rng.normal(size=()), rng.normal(size=2)), "m": {"y": rng.normal(size=5)}}
+    expected, autograd_unflatten = autograd_flatten(params)
+    vector, unflatten = flatten(params)
+    assert vector.tobytes() == expected.tobytes()
+    assert ravel(params).tobytes() == expected.tobytes()
+    leaves = tree_leaves(params)
+    assert np.concatenate(leaves, axis=None).tobytes() == expected.tobytes()
+    assert leaves[0] is params["a"][0] and leaves[-1] is params["z"][1]["q"]
+    shifted = vector + rng.normal(size=vector.shape)
+    assert_identical(tree_map(np.asarray, unflatten(shifted)),
+                     tree_map(np.asarray, autograd_unflatten(shifted)))
+    assert list(unflatten(shifted)) == ["z", "a", "m"]  # each dict keeps its own order
+    # mixed dtypes take autograd's own unflatten: each leaf comes back in its dtype
+    mixed = {"w": rng.normal(size=3).astype(np.float32), "a": rng.normal(size=2)}
+    v, back = flatten(mixed)
+    assert v.dtype == np.float64 and v.tobytes() == autograd_flatten(mixed)[0].tobytes()
+    assert back(v)["w"].dtype == np.float32
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from refconf.baselines import load_flow_model
 from refconf.bijectors import Logit
 from refconf.data import UCI_DATASETS, load_digits
 from refconf.data.digits import load_digits_logit
-from refconf.reproduce import (
+from refconf.experiments import (
     PAPER_TABLE1,
     TABLE1_DATASETS,
     dataset_padding,
@@ -27,7 +27,7 @@ from refconf.reproduce import (
     resolve_hyperparameters,
 )
 
-OUTPUTS = ["config_used.json", "results.csv", "results.json", "table1.md"]
+OUTPUTS = ["config_used.json", "results.csv", "results.json", "table1.md", "trials"]
 DIMS = {"power": 4, "hepmass": 5}  # even and odd, like POWER (6) and HEPMASS (21)
 SMALL = {"steps": 2, "hidden": (6,), "m": 1, "batch_size": 64, "progress": False,
          "log": lambda line: None}
@@ -65,6 +65,10 @@ def test_cli_writes_every_model_and_dataset_with_the_paper_numbers(data_dir, tmp
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert sorted(p.name for p in out.iterdir()) == OUTPUTS  # no temporary files left
+    # one result file per trial, named by dataset, model and seed
+    assert sorted(p.name for p in (out / "trials").iterdir()) == sorted(
+        f"{d}-{m}-seed{s}.json" for d in DIMS for m in ("conf", "realnvp", "glow", "maf",
+                                                        "gaussian") for s in (0, 1))
     report = json.loads((out / "results.json").read_text())
     markdown = (out / "table1.md").read_text()
     assert markdown.strip() in captured.out  # the table is printed
@@ -86,7 +90,7 @@ def test_cli_writes_every_model_and_dataset_with_the_paper_numbers(data_dir, tmp
     for row in ("CONF (this run)", "CONF (paper)", "Real NVP (this run)", "Real NVP (paper)",
                 "Glow (this run)", "MAF (this run)", "Gaussian (this run)", "FFJORD (paper)"):
         assert row in markdown
-    # the paper's Table 1 (MATH.md section 5): CONF, MAF, Real NVP, Glow, FFJORD
+    # the paper's Table 1 as printed there: CONF, MAF, Real NVP, Glow, FFJORD
     for number in ("-0.49", "11.46", "-0.24", "17.70", "-0.17", "18.71", "18.92", "-0.46",
                    "14.92"):
         assert number in markdown
@@ -155,7 +159,7 @@ def test_saved_models_reload_with_the_recorded_test_nll(data_dir, tmp_path):
                               epochs=1, out=tmp_path, save_models=True, **SMALL)
     test = np.load(data_dir / "power" / "test.npy")
     for model_name in ("maf", "glow"):
-        path = tmp_path / "models" / f"power-{model_name}-trial0.npz"
+        path = tmp_path / "models" / f"power-{model_name}-seed0.npz"
         model, params, metadata = load_flow_model(path)
         nll = -model.build(params).log_prob(test).mean()
         assert nll == pytest.approx(report["results"]["power"][model_name]["test_nll"][0],
@@ -313,7 +317,7 @@ def test_user_config_is_merged_and_flags_win(tmp_path):
      "datasets.gas.models.conf: activation must be one of"),
     ({"datasets": {"gas": {"models": {"nice": {}}}}}, r"unknown key\(s\) \['nice'\]"),
     ({"defaults": {"models": {"conf": {"random_state": 1}}}}, "cannot be configured"),
-    ({"defaults": {"models": {"gaussian": {"steps": 3}}}}, "closed-form Gaussian takes no"),
+    ({"defaults": {"models": {"gaussian": {"steps": 3}}}}, "Gaussian has no architecture"),
     ({"datasets": {"power": {"data": {"n_train": 5}}}},
      r"datasets.power: unknown key\(s\) \['data'\]"),
     ({"datasets": {"toy:rings": {"data": {"n_train": 1}}}}, "n_train must be an integer >= 2"),

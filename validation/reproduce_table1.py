@@ -1,5 +1,5 @@
 """Run the paper's Table 1 harness: ``python validation/reproduce_table1.py [options]`` is
-``refconf reproduce table1 [options]`` (:mod:`refconf.reproduce`; ``--help`` lists the
+``refconf reproduce table1 [options]`` (:mod:`refconf.experiments`; ``--help`` lists the
 options), plus ``--synthetic-uci DIR``, which first writes synthetic stand-ins for the MAF
 datasets into DIR (converted layout, the real dimensions 6, 8, 21, 43 and 63, small
 splits) and runs on them, for a smoke test of the whole pipeline where the MAF data are
@@ -27,8 +27,8 @@ import sys
 import numpy as np
 
 from refconf.data import UCI_SHAPES
+from refconf.experiments import register
 from refconf.params import atomic_write
-from refconf.reproduce import register
 
 SYNTHETIC_SIZES = (2000, 300, 500)  # train, val, test rows per stand-in
 SYNTHETIC_NOTE = ("the MAF datasets here are SYNTHETIC stand-ins of the same dimensions "
