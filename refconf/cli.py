@@ -10,10 +10,12 @@ traceback instead (:mod:`refconf.cli_support`).
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as onp
 
 from .cli_support import (
+    EXIT_INTERRUPTED,
     CommandError,
     OutputPath,
     Parser,
@@ -72,7 +74,9 @@ def read_data(source, seed=0, mmap=False):
         if source.lower().endswith(".npy"):
             X = onp.load(source, allow_pickle=False, mmap_mode="r" if mmap else None)
         elif source.lower().endswith(".csv"):
-            X = onp.loadtxt(source, delimiter=",", ndmin=2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # an empty file: refused below
+                X = onp.loadtxt(source, delimiter=",", ndmin=2)
         else:
             raise CommandError(f"{source}: unknown file type; expected .npy or .csv")
     except (ValueError, OSError) as err:
@@ -245,9 +249,9 @@ def _add_sample(sub):
 
 
 def _parser():
-    parser = Parser(prog="refconf", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=Parser)
+    parser = Parser(prog="refconf", description="Convolutional normalizing flows (CONF): "
+                                                "train, evaluate, sample, check, reproduce.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_demo(sub)
     _add_train(sub)
     _add_evaluate(sub)
@@ -379,7 +383,11 @@ def main(argv=None):
     interrupted run; ``--debug`` shows the traceback instead.
     """
     argv = sys.argv[1:] if argv is None else [os.fspath(a) for a in argv]
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("refconf: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     args.argv = argv
     return run_handler(args, f"refconf {args.command}")
 
