@@ -27,9 +27,11 @@ from .cli_support import (
 
 __all__ = ["main", "read_data"]
 
-#: Values (rows x features) per chunk of ``evaluate`` and ``sample``: 8 MB of float64,
-#: so memory stays bounded whatever the number of rows.
+#: Values (rows x features) per chunk of ``evaluate`` and ``sample`` (8 MB of float64), and
+#: at most :data:`CHUNK_ROWS` rows (the coupling networks' activations grow with the rows):
+#: memory stays bounded whatever the number of rows.
 CHUNK_VALUES = 2**20
+CHUNK_ROWS = 2**15
 #: Upper bound of the bytes one value takes in a ``.csv`` written by ``sample``
 #: (``%.18e``: sign, 20 digits and point, exponent, comma).
 CSV_BYTES_PER_VALUE = 26
@@ -86,14 +88,14 @@ def read_data(source, seed=0, mmap=False):
 
 
 def _chunk_rows(n_features):
-    return max(1, CHUNK_VALUES // max(1, n_features))
+    return max(1, min(CHUNK_ROWS, CHUNK_VALUES // max(1, n_features)))
 
 
 def _progress(total, quiet, unit):
     from tqdm.auto import tqdm
 
     # a bar only for runs of several chunks
-    return tqdm(total=total, unit=unit, disable=quiet or total <= _chunk_rows(1) // 16,
+    return tqdm(total=total, unit=unit, disable=quiet or total <= CHUNK_ROWS,
                 dynamic_ncols=True)
 
 
@@ -328,20 +330,21 @@ def _evaluate(args):
                            f"{est.n_features_in_} features")
     n, mean, m2, n_bad, bad_sum = _nll_summary(est, X, args.quiet)
     stderr = float(onp.sqrt(m2 / (n - 1) / n)) if n > 1 else 0.0
-    result = {"n": len(X), "nll_mean": (mean * n + bad_sum) / len(X) if n_bad else mean,
+    result = {"n": len(X), "nll_mean": float((mean * n + bad_sum) / len(X)) if n_bad else mean,
               "nll_stderr": float("nan") if n_bad else stderr,
               "n_non_finite": n_bad, "engine": resolve_engine(args.engine)}
     if n_bad:
         result.update(nll_mean_finite=mean if n else float("nan"), nll_stderr_finite=stderr,
                       note=f"{n_bad} row(s) have a non-finite log-density (overflow); "
-                           "*_finite are over the other rows")
+                           "nll_*_finite are over the other rows")
     if args.json:
         print(dumps_json(result))
         return
     text = (f"NLL {result['nll_mean']:.4f} ± {result['nll_stderr']:.4f} nats "
             f"(n = {result['n']}, engine {result['engine']})")
     if n_bad:
-        text += f"; {result['note']}: {mean:.4f} ± {stderr:.4f} nats over {n} rows"
+        text += (f"; {n_bad} row(s) have a non-finite log-density (overflow), the other {n}: "
+                 f"{mean:.4f} ± {stderr:.4f} nats")
     print(text)
 
 

@@ -201,7 +201,7 @@ def dumps_json(record, **kwargs):
 
     def clean(value, key):
         if isinstance(value, float) and not math.isfinite(value):
-            non_finite[key] = repr(value)
+            non_finite[key] = str(float(value))
             return None
         if isinstance(value, dict):
             return {k: clean(v, k if key is None else f"{key}.{k}") for k, v in value.items()}
