@@ -191,6 +191,8 @@ THEORY_LINKS = {
     "refconf.baselines": ["uci"],
     "refconf.reproduce": ["uci", "padding"],
     "refconf.cli": ["toy", "uci"],
+    "refconf.cli_support": ["toy", "uci"],
+    "refconf.cli_train": ["toy", "uci"],
     "refconf.demo": ["toy", "digits"],
 }
 

@@ -14,7 +14,7 @@ import sys
 
 from .cli_support import CommandError, Interrupted, OutputPath, check_outputs, is_interrupt
 
-__all__ = ["estimator_settings", "resume_command", "train"]
+__all__ = ["estimator_settings", "resume_command", "resumed_settings", "train"]
 
 #: Option -> ConfDensity parameter; the model options cannot change on a resume.
 MODEL_FLAGS = {"--steps": "steps", "--m": "m", "--hidden": "hidden", "--kind": "kind",
