@@ -19,6 +19,7 @@ from .cli_support import (
     CommandError,
     OutputPath,
     Parser,
+    check_free_memory,
     check_free_space,
     check_outputs,
     dumps_json,
@@ -57,9 +58,10 @@ def read_data(source, seed=0, mmap=False):
     """Read a data matrix: a ``.npy`` or ``.csv`` file (rows are samples), or a built-in
     set: ``digits`` (training split) or ``toy:<name>`` (20,000 samples).
 
-    With ``mmap`` a ``.npy`` file is memory-mapped (read in chunks, as it is used) and
-    returned in its own dtype; otherwise the result is a float64 array. Complex, non-numeric,
-    empty or non-finite data raise :class:`refconf.cli_support.CommandError`.
+    A ``.npy`` file is memory-mapped and checked in chunks; with ``mmap`` it is returned
+    so (read as it is used, in its own dtype), otherwise loaded as float64 after checking
+    that it fits in the free memory. Complex, non-numeric, empty or non-finite data raise
+    :class:`refconf.cli_support.CommandError`.
     """
     if source == "digits":
         from .data import load_digits
@@ -74,7 +76,7 @@ def read_data(source, seed=0, mmap=False):
                            "'digits' or 'toy:<name>')")
     try:
         if source.lower().endswith(".npy"):
-            X = onp.load(source, allow_pickle=False, mmap_mode="r" if mmap else None)
+            X = onp.load(source, allow_pickle=False, mmap_mode="r")
         elif source.lower().endswith(".csv"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # an empty file: refused below
@@ -84,7 +86,10 @@ def read_data(source, seed=0, mmap=False):
     except (ValueError, OSError) as err:
         raise CommandError(f"{source}: cannot read as a numeric matrix ({err})") from None
     _check_matrix(source, X)
-    return X if mmap else X.astype(onp.float64)
+    if mmap:
+        return X
+    check_free_memory(X.size * 8, f"reading {source} ({X.shape[0]} x {X.shape[1]} values)")
+    return onp.asarray(X, dtype=onp.float64)
 
 
 def _chunk_rows(n_features):

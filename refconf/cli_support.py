@@ -21,8 +21,9 @@ import tempfile
 import traceback
 import warnings
 
-__all__ = ["CommandError", "Interrupted", "OutputPath", "Parser", "check_free_space",
-           "check_outputs", "dumps_json", "is_interrupt", "run_handler"]
+__all__ = ["CommandError", "Interrupted", "OutputPath", "Parser", "available_memory",
+           "check_free_memory", "check_free_space", "check_outputs", "dumps_json",
+           "is_interrupt", "run_handler"]
 
 #: Exit code of an error the user can fix (bad input, unwritable path, too large a request).
 EXIT_USAGE = 2
@@ -181,6 +182,30 @@ def check_free_space(path, needed, what):
     if needed > free:
         raise CommandError(f"{what} needs {_size(needed)} on the disk of {folder}, which has "
                            f"{_size(free)} free")
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (``MemAvailable`` of
+    ``/proc/meminfo``, else the free physical pages), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_free_memory(needed, what):
+    """Refuse up front when ``needed`` bytes exceed the available memory."""
+    free = available_memory()
+    if free is not None and needed > free:
+        raise CommandError(f"{what} needs {_size(needed)} of memory, but only {_size(free)} "
+                           "are available")
 
 
 def _size(n):

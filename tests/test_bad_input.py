@@ -526,6 +526,8 @@ DATA_ROWS = [
     ("train-val-wide", _train("--val", "{d}/wide.npy", *TINY), r"5 features.*expecting 3"),
     ("train-val-complex", _train("--val", "{d}/complex.npy", *TINY), r"complex values"),
     ("train-val-nan", _train("--val", "{d}/nan.npy", *TINY), r"NaN or Inf"),
+    ("train-network-too-large", _train("--hidden", "1,100000000000", "--quiet"),
+     r"out of memory: Unable to allocate"),
 ] + [
     (f"evaluate-{name}", _evaluate(f"{{d}}/{name}"), pattern)
     for name, pattern in [

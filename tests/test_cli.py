@@ -288,3 +288,13 @@ def test_sigint_in_a_real_process_exits_130_with_one_line(data_files, tmp_path):
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "resume with: refconf train" in err and err.endswith("--resume")
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_data_larger_than_the_free_memory_are_refused_with_the_numbers(
+        data_files, tmp_path, monkeypatch, capsys):
+    _, npy, _ = data_files
+    monkeypatch.setattr("refconf.cli_support.available_memory", lambda: 1000)
+    assert main(["train", str(npy), "--out", str(tmp_path / "m.npz"), *TRAIN_ARGS]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "(300 x 3 values) needs 7.2 KB of memory, but only 1.0 KB are available" in err
+    assert not (tmp_path / "m.npz").exists()
