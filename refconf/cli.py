@@ -276,9 +276,13 @@ def _parser():
 
 
 def _demo(args):
-    from .demo import run_demo
+    from .demo import report_files, run_demo
 
-    check_outputs([OutputPath("--out", args.out, folder=True)])
+    # the report's files in an existing folder must be replaceable too
+    inside = report_files() if os.path.isdir(args.out) else []
+    check_outputs([OutputPath("--out", args.out, folder=True)]
+                  + [OutputPath("--out", os.path.join(args.out, name),
+                                (os.path.splitext(name)[1],)) for name in inside])
     run_demo(args.out, quick=args.quick, seed=args.seed)
     print(f"report written to {args.out}")
 

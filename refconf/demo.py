@@ -28,7 +28,7 @@ from .data import load_digits_logit, sample_toy, toy_log_density
 from .estimator import ConfDensity
 from .params import atomic_write
 
-__all__ = ["TOY_NAMES", "run_demo"]
+__all__ = ["TOY_NAMES", "report_files", "run_demo"]
 
 TOY_NAMES = ("two_moons", "checkerboard", "rings")
 DIGITS_LOGIT_LAMBDA = 0.05
@@ -84,6 +84,21 @@ def _toy(name, settings, seed, verbose):
     }, (grid, axis, log_p)
 
 
+def report_files():
+    """Names of the files :func:`run_demo` writes into its folder."""
+    return ["metrics.json", "learning_curves.png", "digits_samples.png",
+            *(f"density_{name}.png" for name in TOY_NAMES)]
+
+
+def _save(fig, path):
+    """Write ``fig`` as PNG atomically, and free it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+
+
 def _plot_density(path, name, axis, true_log_p, learned_log_p, data):
     """True and learned log-density images on one colour scale in nats (the lowest
     ``LOG_DENSITY_RANGE`` nats below the peak are shown), with ``data`` overlaid."""
@@ -105,8 +120,7 @@ def _plot_density(path, name, axis, true_log_p, learned_log_p, data):
     axes[0].set_ylabel("$x_2$ (data units)")
     axes[1].legend(loc="upper right", fontsize="small", markerscale=6)
     fig.colorbar(image, ax=axes, shrink=0.9, label=r"$\log p(x)$ (nats)")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _plot_curves(path, curves):
@@ -131,8 +145,7 @@ def _plot_curves(path, curves):
         ax.set_ylabel("NLL (nats per example)")
         ax.legend()
     fig.suptitle("Learning curves, on the scale of the test NLL in metrics.json")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _plot_digits(path, samples):
@@ -144,8 +157,7 @@ def _plot_digits(path, samples):
         ax.axis("off")
     fig.suptitle("CONF samples, 8x8 digits")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def run_demo(out, quick=False, seed=0, verbose=True, log=print):

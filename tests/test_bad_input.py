@@ -375,6 +375,7 @@ def cli_template(tmp_path_factory):
     save_checkpoint(d / "bare_ckpt.npz", {"x": np.ones(3), "epoch": 1})
     (d / "adir").mkdir()
     (d / "folder.npz").mkdir()
+    (d / "report" / "metrics.json").mkdir(parents=True)
     os.symlink(d / "data.csv", d / "link.npz")
     os.symlink(d / "m.npz", d / "model_link.npy")
     os.link(d / "data.npy", d / "hard.npz")
@@ -455,6 +456,8 @@ PATH_ROWS = [
     ("demo-out-is-a-file", ["demo", "--out", "{d}/data.csv"], r"is a file; expected a folder"),
     ("demo-out-under-a-file", ["demo", "--out", "{d}/data.csv/report"], r"is a file"),
     ("demo-out-in-proc", ["demo", "--out", "/proc/refconf-report"], r"cannot write in folder"),
+    ("demo-report-file-is-a-folder", ["demo", "--out", "{d}/report"],
+     r"--out .*report/metrics\.json: is a folder"),
 ]
 
 NUMBER_ROWS = [
