@@ -269,6 +269,7 @@ def _parser():
     from .reproduce import register as register_reproduce
 
     register_reproduce(sub)  # `refconf reproduce table1 ...`
+    parser.commands = sub.choices
     return parser
 
 
@@ -396,7 +397,10 @@ def main(argv=None):
     """
     argv = sys.argv[1:] if argv is None else [os.fspath(a) for a in argv]
     try:
-        args = _parser().parse_args(argv)
+        parser = _parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported by the command's own parser, which names its --help
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     except KeyboardInterrupt:
         print("refconf: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
