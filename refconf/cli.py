@@ -1,10 +1,10 @@
 """``refconf`` command line: demo, train, evaluate, sample, vectors, check, reproduce.
 
-Every command takes ``--help``, ``--seed`` and ``--debug``. Before any work, every path a
-command will write is checked (its folder exists and takes files, the name has the right
-ending, it is no input and no other output); files are written atomically. Any error ends
-with a one-line reason on stderr and exit code 2 (130 after Ctrl-C); ``--debug`` shows the
-traceback instead (:mod:`refconf.cli_support`).
+Every command takes ``--help`` and ``--debug`` (those that draw random numbers also
+``--seed``). Before any work, every path a command will write is checked (its folder exists
+and takes files, the name has the right ending, it is no input and no other output); files
+are written atomically. Any error ends with a one-line reason on stderr and exit code 2
+(130 after Ctrl-C); ``--debug`` shows the traceback instead (:mod:`refconf.cli_support`).
 """
 
 import argparse
