@@ -298,3 +298,47 @@ def test_data_larger_than_the_free_memory_are_refused_with_the_numbers(
     err = capsys.readouterr().err.strip()
     assert "(300 x 3 values) needs 7.2 KB of memory, but only 1.0 KB are available" in err
     assert not (tmp_path / "m.npz").exists()
+
+
+def _raise(err):
+    def handler(args):
+        raise err
+    return handler
+
+
+def _system_error_from_ctrl_c(args):
+    """What compiled code can turn Ctrl-C into: a SystemError raised while handling it."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise SystemError("<built-in function> returned a result with an exception set")
+
+
+def _warns(args):
+    import warnings
+
+    warnings.warn("first\nwarning", UserWarning, stacklevel=1)
+    warnings.warn("second", RuntimeWarning, stacklevel=1)
+    return 0
+
+
+@pytest.mark.parametrize("handler, code, message", [
+    (_raise(KeyboardInterrupt()), 130, "refconf x: interrupted"),
+    (_system_error_from_ctrl_c, 130, "refconf x: interrupted"),
+    (_raise(MemoryError("Unable to allocate 8.0 TiB")), 2,
+     "refconf x: error: out of memory: Unable to allocate 8.0 TiB"),
+    (_raise(OSError(28, "No space left on device", "out.npy")), 2,
+     "refconf x: error: out.npy: No space left on device"),
+    (_raise(ValueError("bad\n  value")), 2, "refconf x: error: bad value"),
+    (_raise(TypeError("a bug")), 1, "refconf x: internal error: TypeError: a bug"),
+    (_warns, 0, "refconf x: warning: first warning\nrefconf x: warning: second"),
+])
+def test_one_error_path_for_every_kind_of_error(capsys, handler, code, message):
+    import argparse
+
+    from refconf.cli_support import run_handler
+
+    assert run_handler(argparse.Namespace(handler=handler), "refconf x") == code
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message) and "Traceback" not in err
+    assert len(err.splitlines()) == len(message.splitlines())
