@@ -117,6 +117,16 @@ def _positive_int(text):
     return value
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
 def _positive_float(text):
     try:
         value = float(text)
@@ -153,7 +163,7 @@ def _engine_option(parser):
 
 
 def _seed_option(parser, what):
-    parser.add_argument("--seed", type=int, default=0, help=f"random seed of {what}")
+    parser.add_argument("--seed", type=_seed, default=0, help=f"random seed of {what}")
 
 
 def _quiet_option(parser):

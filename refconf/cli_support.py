@@ -121,6 +121,9 @@ def _check_writable_folder(flag, folder):
 
 def _check_one(out):
     path = out.path
+    if not path.strip():
+        raise CommandError(f"{out.flag}: empty path; expected a "
+                           f"{'folder' if out.folder else 'file'} name")
     if out.folder:
         if os.path.exists(path) and not os.path.isdir(path):
             raise CommandError(f"{out.flag} {path}: is a file; expected a folder (it would "

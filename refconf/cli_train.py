@@ -110,6 +110,9 @@ def train(args):
                    OutputPath("--checkpoint", args.checkpoint, (".npz",)),
                    OutputPath("--metrics", args.metrics, (".jsonl",))],
                   inputs=[("DATA", args.data), ("--val", args.val)])
+    if not args.resume and args.checkpoint and os.path.exists(args.checkpoint):
+        raise CommandError(f"--checkpoint {args.checkpoint} exists; add --resume to continue "
+                           "its run, or give another file (or remove it) to start a new one")
     settings, note = estimator_settings(args), ""
     if args.resume:
         saved, epoch, finished = _saved_run(args.checkpoint)

@@ -363,6 +363,9 @@ def cli_template(tmp_path_factory):
     (d / "text.csv").write_text("a,b,c\nd,e,f\n")
     (d / "empty.csv").write_text("")
     (d / "data.txt").write_text("1,2,3\n")
+    (d / "ragged.csv").write_text("1,2,3\n4,5\n")
+    (d / "header.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    np.save(d / "one_row.npy", X[:1])
     np.save(d / "complex.npy", X[:5] + 1j)
     np.save(d / "bool.npy", np.ones((4, 3), dtype=bool))
     np.save(d / "empty.npy", np.zeros((0, 3)))
@@ -419,6 +422,12 @@ PATH_ROWS = [
      r"is the input DATA"),
     ("out-symlink-to-val", _train("--out", "{d}/link.npz", "--val", "{d}/data.csv"),
      r"is the input --val"),
+    ("out-empty", ["train", "{d}/data.npy", "--out", ""], r"--out: empty path"),
+    ("demo-out-empty", ["demo", "--out", " "], r"--out: empty path; expected a folder"),
+    ("checkpoint-exists-without-resume", _train("--checkpoint", "{d}/ckpt.npz"),
+     r"--checkpoint .*ckpt\.npz exists; add --resume"),
+    ("checkpoint-is-a-model-without-resume", _train("--checkpoint", "{d}/m.npz"),
+     r"m\.npz exists; add --resume"),
     ("out-equals-checkpoint", _train("--checkpoint", "{d}/new.npz"),
      r"--checkpoint and --out are the same file"),
     ("out-equals-checkpoint-spelled-otherwise",
@@ -471,7 +480,9 @@ NUMBER_ROWS = [
         ("--lr", ["0", "-1", "nan", "inf", "abc"], "expected a (finite )?positive number"),
         ("--lr-decay", ["0", "1.5", "-0.5"], r"expected a (finite positive number|number in \(0, 1\])"),
         ("--hidden", ["0", "a", "", "64,-1", "64,,64"], "expected comma-separated|positive"),
-        ("--seed", ["x", "1.5"], "invalid int value"),
+        ("--seed", ["x", "1.5", "-1"], "expected a non-negative integer"),
+        ("--lr", ["1e309"], "expected a finite positive number"),
+        ("--hidden", ["64,64,", ",8"], "expected comma-separated integers"),
     ]
     for value in values
 ] + [
@@ -483,10 +494,11 @@ NUMBER_ROWS = [
     ("sample-n-negative", _sample("-n", "-5"), r"expected a positive integer"),
     ("sample-n-text", _sample("-n", "many"), r"expected a positive integer"),
     ("sample-n-float", _sample("-n", "1e3"), r"expected a positive integer"),
-    ("sample-seed-text", _sample("--seed", "x"), r"invalid int value"),
+    ("sample-seed-text", _sample("--seed", "x"), r"expected a non-negative integer"),
     ("evaluate-engine", _evaluate("{d}/data.npy", "--engine", "tpu"), r"invalid choice"),
-    ("evaluate-seed", _evaluate("{d}/data.npy", "--seed", "s"), r"invalid int value"),
-    ("demo-seed", ["demo", "--seed", "x"], r"invalid int value"),
+    ("evaluate-seed", _evaluate("{d}/data.npy", "--seed", "s"), r"non-negative integer"),
+    ("demo-seed", ["demo", "--seed", "x"], r"non-negative integer"),
+    ("demo-negative-seed", ["demo", "--seed", "-2"], r"non-negative integer"),
 ]
 
 USAGE_ROWS = [
@@ -525,6 +537,15 @@ DATA_ROWS = [
     ]
 ] + [
     ("train-toy-unknown", ["train", "toy:spiral", "--out", "{d}/new.npz", *TINY], r"spiral"),
+    ("train-toy-no-name", ["train", "toy:", "--out", "{d}/new.npz", *TINY], r"unknown"),
+    ("train-one-row", ["train", "{d}/one_row.npy", "--out", "{d}/new.npz", *TINY],
+     r"1 sample|minimum of 2"),
+    ("train-ragged-csv", ["train", "{d}/ragged.csv", "--out", "{d}/new.npz", *TINY],
+     r"cannot read as a numeric matrix"),
+    ("train-csv-with-header", ["train", "{d}/header.csv", "--out", "{d}/new.npz", *TINY],
+     r"cannot read as a numeric matrix"),
+    ("sample-negative-seed", _sample("--seed", "-3"),
+     r"argument --seed: expected a non-negative integer"),
     ("train-val-missing", _train("--val", "{d}/missing.npy", *TINY), r"no such file"),
     ("train-val-wide", _train("--val", "{d}/wide.npy", *TINY), r"5 features.*expecting 3"),
     ("train-val-complex", _train("--val", "{d}/complex.npy", *TINY), r"complex values"),
