@@ -34,8 +34,8 @@ __all__ = ["main", "read_data"]
 CHUNK_VALUES = 2**20
 CHUNK_ROWS = 2**15
 #: Upper bound of the bytes one value takes in a ``.csv`` written by ``sample``
-#: (``%.18e``: sign, 20 digits and point, exponent, comma).
-CSV_BYTES_PER_VALUE = 26
+#: (``%.18e``: sign, 19 digits, point, ``e+308``, comma).
+CSV_BYTES_PER_VALUE = 27
 
 
 def _check_matrix(source, X):
@@ -89,7 +89,7 @@ def read_data(source, seed=0, mmap=False):
     if mmap:
         return X
     check_free_memory(X.size * 8, f"reading {source} ({X.shape[0]} x {X.shape[1]} values)")
-    return onp.asarray(X, dtype=onp.float64)
+    return onp.array(X, dtype=onp.float64)  # a copy in memory, not a view of the file
 
 
 def _chunk_rows(n_features):
@@ -371,7 +371,7 @@ def _evaluate(args):
 def _write_npy_header(f, n, n_features, dtype):
     from numpy.lib import format as npy_format
 
-    npy_format.write_array_header_2_0(f, {"descr": npy_format.dtype_to_descr(dtype),
+    npy_format.write_array_header_1_0(f, {"descr": npy_format.dtype_to_descr(dtype),
                                           "fortran_order": False, "shape": (n, n_features)})
 
 
@@ -416,6 +416,7 @@ def main(argv=None):
         return EXIT_INTERRUPTED
     args.argv = argv
     return run_handler(args, f"refconf {args.command}")
+
 
 if __name__ == "__main__":
     sys.exit(main())
