@@ -504,7 +504,9 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
     }
     if resume and os.path.exists(checkpoint_path):
         state = _resume_state(checkpoint_path, state, config, rng)
-        state.update(config=config, metadata=metadata)
+        state["config"] = config
+        if metadata is not None:  # else the checkpoint's description of the run stays
+            state["metadata"] = metadata
     if metrics_path is not None:
         _write_records(metrics_path, state["history"] + state["events"], "w")
 
