@@ -199,7 +199,7 @@ def _add_train(sub):
     model.add_argument("--m", type=_positive_int, default=2,
                        help="combined convolution layers per step")
     model.add_argument("--hidden", type=_hidden, default=(64, 64),
-                       help="widths of the coupling networks, e.g. 64,64")
+                       help="comma-separated widths of the coupling networks' hidden layers")
     model.add_argument("--kind", choices=["symmetric", "circular"], default="symmetric",
                        help="convolution: symmetric (DCT-I) or circular (DFT)")
     model.add_argument("--mixing", choices=["reverse", "permutation", "1x1"],
