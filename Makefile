@@ -1,13 +1,16 @@
 # Two entry points that set everything up on a fresh machine:
 #   make demo   runs the main job on the embedded default data
 #   make test   runs the test suite (what .ci/run calls)
-#   make docs   builds the documentation strictly (warnings are errors)
+#   make docs   builds the documentation strictly (warnings are errors), with MathJax
+#               from the npm package pinned in docs/package-lock.json (pages work offline)
+#   make docs-check  renders a theory page in headless Chromium and checks its equations
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DOCS_NPM := docs/node_modules/.package-lock.json
 
-.PHONY: demo test docs validate clean
+.PHONY: demo test docs docs-check validate clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,11 +21,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m refconf.cli demo --out reports/demo
 
-test: $(STAMP)
+test: $(STAMP) $(DOCS_NPM)
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
 
-docs: $(STAMP)
+$(DOCS_NPM): docs/package.json docs/package-lock.json
+	npm ci --prefix docs --no-audit --no-fund
+
+docs: $(STAMP) $(DOCS_NPM)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+docs-check: docs
+	$(BIN)/python validation/docs_math_render.py
 
 validate: $(STAMP)
 	$(BIN)/python validation/logdet_scaling.py
@@ -32,4 +41,4 @@ validate: $(STAMP)
 	$(BIN)/python validation/spectrum_parameterisation.py
 
 clean:
-	rm -rf $(VENV) reports .pytest_cache .hypothesis
+	rm -rf $(VENV) reports .pytest_cache .hypothesis docs/node_modules

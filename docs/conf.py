@@ -4,7 +4,9 @@ Build (warnings are errors)::
 
     .venv/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-The build is offline: no intersphinx, and MathJax is loaded by the reader's browser.
+The build and the pages are offline: no intersphinx, and MathJax comes from the npm
+package pinned in ``docs/package.json`` (``npm ci --prefix docs``, which ``make docs`` runs),
+copied into the HTML output; no page loads anything from the network.
 Figures are computed from refconf when the build starts (``_scripts/make_figures.py``,
 cached on a hash of that script and the refconf sources).
 """
@@ -41,8 +43,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "_generated", "_scripts", "build.sh", "README.md"]
-html_static_path = ["_static"]
+exclude_patterns = ["_build", "_generated", "_scripts", "build.sh", "README.md", "node_modules"]
+html_static_path = ["_static", "_generated/mathjax"]
 html_css_files = ["refconf.css"]
 
 numfig = True  # figures and equations numbered per section: (3.2) is eq. 2 of section 3
@@ -71,9 +73,43 @@ html_theme_options = {
 html_title = f"refconf {release}"
 pygments_style = "sphinx"
 
-# For offline screenshots only: REFCONF_DOCS_MATHJAX=file:///.../tex-chtml.js
-if os.environ.get("REFCONF_DOCS_MATHJAX"):
-    mathjax_path = os.environ["REFCONF_DOCS_MATHJAX"]
+# --- MathJax, shipped with the pages ------------------------------------------------------
+#
+# The npm packages mathjax and its default font @mathjax/mathjax-newcm-font (versions pinned
+# in package.json / package-lock.json) are copied to _static/mathjax; the font is found
+# through MathJax's own "[mathjax]" path, so every page works from a file:// URL or any server.
+
+NODE_MODULES = DOCS / "node_modules"
+MATHJAX_FONT = "mathjax-newcm-font"
+
+
+def stage_mathjax(target=DOCS / "_generated" / "mathjax" / "mathjax"):
+    """Copy MathJax's browser components and its CHTML font into ``target`` (once per
+    installed version)."""
+    import json
+    import shutil
+
+    package = NODE_MODULES / "mathjax"
+    font = NODE_MODULES / "@mathjax" / MATHJAX_FONT
+    if not (package / "tex-mml-chtml.js").is_file() or not (font / "chtml.js").is_file():
+        raise RuntimeError("MathJax is not installed for the docs: run `npm ci --prefix docs` "
+                           "(`make docs` does) to install the versions in docs/package-lock.json")
+    version = json.loads((package / "package.json").read_text())["version"]
+    stamp = target / ".version"
+    if stamp.is_file() and stamp.read_text() == version:
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(package, target, ignore=shutil.ignore_patterns("node-main*", "*.md"))
+    fonts = target / "fonts" / MATHJAX_FONT
+    fonts.mkdir(parents=True)
+    shutil.copy2(font / "chtml.js", fonts / "chtml.js")
+    shutil.copytree(font / "chtml", fonts / "chtml")
+    stamp.write_text(version)
+
+
+stage_mathjax()
+mathjax_path = "mathjax/tex-mml-chtml.js"
+mathjax4_config = {"loader": {"paths": {"fonts": "[mathjax]/fonts"}}}
 
 # --- links from every API entry to the theory it implements -----------------------------
 #
@@ -156,6 +192,8 @@ THEORY_LINKS = {
     "refconf.baselines": ["uci"],
     "refconf.experiments": ["uci", "padding"],
     "refconf.cli": ["toy", "uci"],
+    "refconf.cli_support": ["toy", "uci"],
+    "refconf.cli_train": ["toy", "uci"],
     "refconf.demo": ["toy", "digits"],
 }
 

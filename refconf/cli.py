@@ -1,26 +1,68 @@
 """``refconf`` command line: demo, train, evaluate, sample, vectors, check, reproduce.
 
-Every command takes ``--help`` and ``--seed``; bad input ends with a non-zero exit code
-and a one-line reason on stderr.
+Every command takes ``--help`` and ``--debug`` (those that draw random numbers also
+``--seed``). Before any work, every path a command will write is checked (its folder exists
+and takes files, the name has the right ending, it is no input and no other output); files
+are written atomically. Any error ends with a one-line reason on stderr and exit code 2
+(130 after Ctrl-C); ``--debug`` shows the traceback instead (:mod:`refconf.cli_support`).
 """
 
 import argparse
-import json
 import os
 import sys
+import warnings
 
 import numpy as onp
 
+from .cli_support import (
+    EXIT_INTERRUPTED,
+    CommandError,
+    OutputPath,
+    Parser,
+    check_free_memory,
+    check_free_space,
+    check_outputs,
+    dumps_json,
+    run_handler,
+)
+
 __all__ = ["main", "read_data"]
 
+#: Values (rows x features) per chunk of ``evaluate`` and ``sample`` (8 MB of float64), and
+#: at most :data:`CHUNK_ROWS` rows (the coupling networks' activations grow with the rows):
+#: memory stays bounded whatever the number of rows.
+CHUNK_VALUES = 2**20
+CHUNK_ROWS = 2**15
+#: Upper bound of the bytes one value takes in a ``.csv`` written by ``sample``
+#: (``%.18e``: sign, 19 digits, point, ``e+308``, comma).
+CSV_BYTES_PER_VALUE = 27
 
-class CommandError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+
+def _check_matrix(source, X):
+    if onp.iscomplexobj(X):
+        raise CommandError(f"{source}: complex values (dtype {X.dtype}); expected real data "
+                           "(the imaginary part would be lost)")
+    if X.ndim != 2 or X.dtype == bool or not onp.issubdtype(X.dtype, onp.number):
+        raise CommandError(f"{source}: expected a 2-D numeric array (samples x features), "
+                           f"got shape {X.shape} and dtype {X.dtype}")
+    if X.shape[0] == 0:
+        raise CommandError(f"{source}: no rows; expected at least one sample")
+    for start in range(0, len(X), _chunk_rows(X.shape[1])):
+        bad = ~onp.all(onp.isfinite(X[start:start + _chunk_rows(X.shape[1])]), axis=1)
+        if onp.any(bad):
+            raise CommandError(f"{source}: row {start + int(onp.argmax(bad))} contains NaN "
+                               "or Inf; expected finite data")
 
 
-def read_data(source, seed=0):
+def read_data(source, seed=0, mmap=False):
     """Read a data matrix: a ``.npy`` or ``.csv`` file (rows are samples), or a built-in
-    set: ``digits`` (training split) or ``toy:<name>`` (20,000 samples)."""
+    set: ``digits`` (training split) or ``toy:<name>`` (20,000 samples).
+
+    A ``.npy`` file is memory-mapped and checked in chunks; with ``mmap`` it is returned
+    so (read as it is used, in its own dtype), otherwise loaded as float64 after checking
+    that it fits in the free memory. Complex, non-numeric, empty or non-finite data raise
+    :class:`refconf.cli_support.CommandError`.
+    """
     if source == "digits":
         from .data import load_digits
 
@@ -28,49 +70,87 @@ def read_data(source, seed=0):
     if source.startswith("toy:"):
         from .data import sample_toy
 
-        try:
-            return sample_toy(source[4:], 20000, random_state=seed)
-        except ValueError as err:
-            raise CommandError(str(err)) from None
+        return sample_toy(source[4:], 20000, random_state=seed)
     if not os.path.isfile(source):
         raise CommandError(f"no such file: {source} (expected a .npy or .csv file, "
                            "'digits' or 'toy:<name>')")
     try:
-        if source.endswith(".npy"):
-            X = onp.load(source, allow_pickle=False)
-        elif source.endswith(".csv"):
-            X = onp.loadtxt(source, delimiter=",", ndmin=2)
+        if source.lower().endswith(".npy"):
+            X = onp.load(source, allow_pickle=False, mmap_mode="r")
+        elif source.lower().endswith(".csv"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # an empty file: refused below
+                X = onp.loadtxt(source, delimiter=",", ndmin=2)
         else:
             raise CommandError(f"{source}: unknown file type; expected .npy or .csv")
     except (ValueError, OSError) as err:
         raise CommandError(f"{source}: cannot read as a numeric matrix ({err})") from None
-    if X.ndim != 2 or not onp.issubdtype(X.dtype, onp.number):
-        raise CommandError(f"{source}: expected a 2-D numeric array (samples x features), "
-                           f"got shape {X.shape} and dtype {X.dtype}")
-    bad = ~onp.all(onp.isfinite(X), axis=1)
-    if onp.any(bad):
-        raise CommandError(f"{source}: {int(bad.sum())} row(s) contain NaN or Inf "
-                           f"(first: row {int(onp.argmax(bad))}); expected finite data")
-    return X.astype(onp.float64)
+    _check_matrix(source, X)
+    if mmap:
+        return X
+    check_free_memory(X.size * 8, f"reading {source} ({X.shape[0]} x {X.shape[1]} values)")
+    return onp.array(X, dtype=onp.float64)  # a copy in memory, not a view of the file
 
 
-def _write_array(path, X):
-    """Write samples to ``.npy`` or ``.csv`` atomically."""
-    from .params import atomic_write
+def _chunk_rows(n_features):
+    return max(1, min(CHUNK_ROWS, CHUNK_VALUES // max(1, n_features)))
 
-    with atomic_write(path) as f:
-        if path.endswith(".npy"):
-            onp.save(f, X)
-        else:
-            onp.savetxt(f, X, delimiter=",")
+
+def _progress(total, quiet, unit):
+    from tqdm.auto import tqdm
+
+    # a bar only for runs of several chunks
+    return tqdm(total=total, unit=unit, disable=quiet or total <= CHUNK_ROWS,
+                dynamic_ncols=True)
+
+
+# --- argument types and the parser ---------------------------------------------------------
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+    return value
+
+
+def _decay(text):
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
 
 
 def _hidden(text):
     try:
         widths = tuple(int(w) for w in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+    if min(widths) < 1:
         raise argparse.ArgumentTypeError(f"widths must be positive, got {text!r}")
     return widths
 
@@ -82,63 +162,146 @@ def _engine_option(parser):
                              "cupy: a CUDA GPU)")
 
 
-def _parser():
-    parser = argparse.ArgumentParser(prog="refconf", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _seed_option(parser, what):
+    parser.add_argument("--seed", type=_seed, default=0, help=f"random seed of {what}")
 
+
+def _quiet_option(parser):
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_demo(sub):
     demo = sub.add_parser("demo", help="train CONF and a Gaussian baseline on embedded data; "
-                                       "write a report folder")
-    demo.add_argument("--out", default="reports/demo", help="report folder")
+                                       "write a report folder",
+                          description="Fit CONF and a Gaussian on three 2-D toy densities and "
+                                      "the 8x8 digits; write metrics.json and plots to OUT.")
+    demo.add_argument("--out", default="reports/demo", metavar="FOLDER",
+                      help="report folder (created; files in it are replaced)")
     demo.add_argument("--quick", action="store_true", help="tiny settings (a smoke run)")
-    demo.add_argument("--seed", type=int, default=0)
+    _seed_option(demo, "the data and the models")
+    demo.set_defaults(handler=_demo)
 
-    train = sub.add_parser("train", help="fit a CONF model and save it")
-    train.add_argument("data", help=".npy/.csv file, 'digits' or 'toy:<name>'")
-    train.add_argument("--out", required=True, help="model file to write (.npz)")
-    train.add_argument("--val", help="validation data (default: hold out a fraction)")
-    train.add_argument("--steps", type=int, default=4)
-    train.add_argument("--m", type=int, default=2)
-    train.add_argument("--hidden", type=_hidden, default=(64, 64), help="e.g. 64,64")
-    train.add_argument("--kind", choices=["symmetric", "circular"], default="symmetric")
-    train.add_argument("--mixing", choices=["reverse", "permutation", "1x1"], default="reverse")
-    train.add_argument("--spectrum", choices=["raw", "exp"], default="raw")
-    train.add_argument("--activation", choices=["tanh", "relu"], default="tanh")
-    train.add_argument("--no-actnorm", action="store_true")
-    train.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+
+def _add_train(sub):
+    train = sub.add_parser(
+        "train", help="fit a CONF model and save it",
+        description="Fit a CONF model by maximum likelihood (Adam, early stopping on a "
+                    "validation set) and save it as .npz. With --checkpoint the run can be "
+                    "resumed after an interruption (--resume restores every setting from "
+                    "the checkpoint).")
+    train.add_argument("data", help=".npy/.csv file (rows are samples), 'digits' or "
+                                    "'toy:<name>'")
+    train.add_argument("--out", required=True, metavar="MODEL.npz", help="model file to write")
+    train.add_argument("--val", metavar="FILE",
+                       help="validation data (default: hold out 10%% of DATA)")
+    model = train.add_argument_group("model (fixed by the checkpoint when resuming)")
+    model.add_argument("--steps", type=_positive_int, default=4, help="CONF steps")
+    model.add_argument("--m", type=_positive_int, default=2,
+                       help="combined convolution layers per step")
+    model.add_argument("--hidden", type=_hidden, default=(64, 64),
+                       help="comma-separated widths of the coupling networks' hidden layers")
+    model.add_argument("--kind", choices=["symmetric", "circular"], default="symmetric",
+                       help="convolution: symmetric (DCT-I) or circular (DFT)")
+    model.add_argument("--mixing", choices=["reverse", "permutation", "1x1"],
+                       default="reverse", help="mixing layer between steps")
+    model.add_argument("--spectrum", choices=["raw", "exp"], default="raw",
+                       help="parameterisation of the kernel spectrum")
+    model.add_argument("--activation", choices=["tanh", "relu"], default="tanh",
+                       help="activation of the coupling networks")
+    model.add_argument("--no-actnorm", action="store_true",
+                       help="leave out ActNorm (default: one per step)")
+    model.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                        help="precision of the parameters and the computation")
-    train.add_argument("--epochs", type=int, default=100)
-    train.add_argument("--batch-size", type=int, default=256)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--lr-decay", type=float, default=1.0)
-    train.add_argument("--patience", type=int, default=10)
-    train.add_argument("--metrics", help="write per-epoch metrics as JSON lines here")
-    train.add_argument("--checkpoint", help="checkpoint file, written every epoch")
-    train.add_argument("--resume", action="store_true", help="resume from --checkpoint")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    _engine_option(train)
+    _seed_option(model, "the initialisation, the validation split and the batches")
+    fit = train.add_argument_group("training (taken from the checkpoint when resuming, "
+                                   "unless given)")
+    fit.add_argument("--epochs", type=_positive_int, default=100,
+                     help="maximum passes over the data, counting those before a resume")
+    fit.add_argument("--batch-size", type=_positive_int, default=256, help="samples per step")
+    fit.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
+    fit.add_argument("--lr-decay", type=_decay, default=1.0,
+                     help="learning rate factor per epoch, in (0, 1]")
+    fit.add_argument("--patience", type=_positive_int, default=10,
+                     help="early stopping: epochs without a lower validation loss")
+    _engine_option(fit)
+    files = train.add_argument_group("files")
+    files.add_argument("--metrics", metavar="FILE.jsonl",
+                       help="write one JSON line per epoch here (default: none)")
+    files.add_argument("--checkpoint", metavar="FILE.npz",
+                       help="training state, written after every epoch (default: none)")
+    files.add_argument("--resume", action="store_true",
+                       help="continue the run saved in --checkpoint with its settings")
+    _quiet_option(train)
+    train.set_defaults(handler=_train)
 
-    evaluate = sub.add_parser("evaluate", help="test NLL of a saved model on data")
-    evaluate.add_argument("model")
-    evaluate.add_argument("data")
-    evaluate.add_argument("--json", action="store_true", help="print JSON")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of built-in data")
+
+def _add_evaluate(sub):
+    evaluate = sub.add_parser("evaluate", help="test NLL of a saved model on data",
+                              description="Mean negative log-likelihood (nats per example) "
+                                          "and its standard error, computed in chunks.")
+    evaluate.add_argument("model", help="model file written by refconf train")
+    evaluate.add_argument("data", help=".npy/.csv file, 'digits' or 'toy:<name>'")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print one JSON object (non-finite values as null, "
+                               "explained in 'non_finite')")
+    _seed_option(evaluate, "built-in data")
     _engine_option(evaluate)
+    _quiet_option(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
 
-    sample = sub.add_parser("sample", help="draw samples from a saved model")
-    sample.add_argument("model")
-    sample.add_argument("-n", "--n-samples", type=int, default=1000)
-    sample.add_argument("--out", required=True, help="output .npy or .csv")
-    sample.add_argument("--seed", type=int, default=0)
+
+def _add_sample(sub):
+    sample = sub.add_parser("sample", help="draw samples from a saved model",
+                            description="Draw samples in chunks and stream them to a .npy "
+                                        "or .csv file (written atomically).")
+    sample.add_argument("model", help="model file written by refconf train")
+    sample.add_argument("-n", "--n-samples", type=_positive_int, default=1000,
+                        help="number of samples")
+    sample.add_argument("--out", required=True, metavar="FILE",
+                        help="output file, .npy or .csv")
+    _seed_option(sample, "the samples")
     _engine_option(sample)
+    _quiet_option(sample)
+    sample.set_defaults(handler=_sample)
 
+
+def _parser():
+    parser = Parser(prog="refconf", description="Convolutional normalizing flows (CONF): "
+                                                "train, evaluate, sample, check, reproduce.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _add_demo(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_sample(sub)
     from .conformance.cli import register
 
     register(sub)  # `refconf vectors ...` and `refconf check ...`
     from .experiments import register as register_reproduce
 
     register_reproduce(sub)  # `refconf reproduce table1 ...`
+    parser.commands = sub.choices
     return parser
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _demo(args):
+    from .demo import report_files, run_demo
+
+    # the report's files in an existing folder must be replaceable too
+    inside = report_files() if os.path.isdir(args.out) else []
+    check_outputs([OutputPath("--out", args.out, folder=True)]
+                  + [OutputPath("--out", os.path.join(args.out, name),
+                                (os.path.splitext(name)[1],)) for name in inside])
+    run_demo(args.out, quick=args.quick, seed=args.seed)
+    print(f"report written to {args.out}")
+
+
+def _train(args):
+    from .cli_train import train
+
+    train(args)
 
 
 def _load(path, engine):
@@ -149,68 +312,110 @@ def _load(path, engine):
     return ConfDensity.load(path).set_params(engine=engine)
 
 
-def _run(args):
-    if args.command == "demo":
-        from .demo import run_demo
+def _chunks(n, n_features, quiet, unit):
+    """``(start, stop)`` of the chunks of ``n`` rows, with a progress bar on long runs."""
+    step = _chunk_rows(n_features)
+    with _progress(n, quiet, unit) as bar:
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            yield start, stop
+            bar.update(stop - start)
 
-        run_demo(args.out, quick=args.quick, seed=args.seed)
-        print(f"report written to {args.out}")
-    elif args.command == "train":
-        from .estimator import ConfDensity
 
-        if args.resume and not args.checkpoint:
-            raise CommandError("--resume needs --checkpoint")
-        if not args.out.endswith(".npz"):
-            raise CommandError(f"{args.out}: the model file must end in .npz")
-        X = read_data(args.data, args.seed)
-        X_val = read_data(args.val, args.seed) if args.val else None
-        est = ConfDensity(steps=args.steps, m=args.m, hidden=args.hidden, kind=args.kind,
-                          mixing=args.mixing, spectrum=args.spectrum,
-                          activation=args.activation,
-                          actnorm=not args.no_actnorm, epochs=args.epochs,
-                          batch_size=args.batch_size, learning_rate=args.lr,
-                          lr_decay=args.lr_decay, patience=args.patience,
-                          random_state=args.seed, verbose=not args.quiet,
-                          engine=args.engine, dtype=args.dtype)
-        est.fit(X, X_val=X_val, metrics_path=args.metrics, checkpoint_path=args.checkpoint,
-                resume=args.resume)
-        est.save(args.out)
-        print(f"saved {args.out} ({est.stopped_reason_}, {len(est.history_)} epochs, "
-              f"engine {est.engine_})")
-    elif args.command == "evaluate":
-        from .engines import resolve_engine
+def _nll_summary(est, X, quiet):
+    """Count, mean and M2 of the finite NLLs (Chan et al.'s pairwise update) and the sum of
+    the non-finite ones, over chunks of ``X``."""
+    n, mean, m2, n_bad, bad_sum = 0, 0.0, 0.0, 0, 0.0
+    for start, stop in _chunks(len(X), X.shape[1], quiet, "row"):
+        nll = -est.score_samples(onp.asarray(X[start:stop], dtype=onp.float64))
+        finite = onp.isfinite(nll)
+        n_bad += int((~finite).sum())
+        bad_sum += float(nll[~finite].sum())
+        part = nll[finite]
+        if part.size:
+            delta, total = part.mean() - mean, n + part.size
+            m2 += float(((part - part.mean()) ** 2).sum()) + delta**2 * n * part.size / total
+            mean += delta * part.size / total
+            n = total
+    return n, mean, m2, n_bad, bad_sum
 
-        est = _load(args.model, args.engine)
-        X = read_data(args.data, args.seed)
-        nll = -est.score_samples(X)
-        result = {"n": int(nll.size), "nll_mean": float(nll.mean()),
-                  "nll_stderr": float(nll.std(ddof=1) / onp.sqrt(nll.size)) if nll.size > 1 else 0.0,
-                  "engine": resolve_engine(args.engine)}
-        print(json.dumps(result) if args.json else
-              f"NLL {result['nll_mean']:.4f} ± {result['nll_stderr']:.4f} nats "
-              f"(n = {result['n']}, engine {result['engine']})")
-    elif args.command == "sample":
-        if args.n_samples < 1:
-            raise CommandError(f"-n must be positive, got {args.n_samples}")
-        est = _load(args.model, args.engine)
-        if not args.out.endswith((".npy", ".csv")):
-            raise CommandError(f"{args.out}: output must end in .npy or .csv")
-        _write_array(args.out, est.sample(args.n_samples, random_state=args.seed))
-        print(f"wrote {args.n_samples} samples to {args.out}")
+
+def _evaluate(args):
+    from .engines import resolve_engine
+
+    est = _load(args.model, args.engine)
+    X = read_data(args.data, args.seed, mmap=True)
+    if X.shape[1] != est.n_features_in_:
+        raise CommandError(f"{args.data} has {X.shape[1]} features, but the model expects "
+                           f"{est.n_features_in_} features")
+    n, mean, m2, n_bad, bad_sum = _nll_summary(est, X, args.quiet)
+    stderr = float(onp.sqrt(m2 / (n - 1) / n)) if n > 1 else 0.0
+    result = {"n": len(X), "nll_mean": float((mean * n + bad_sum) / len(X)) if n_bad else mean,
+              "nll_stderr": float("nan") if n_bad else stderr,
+              "n_non_finite": n_bad, "engine": resolve_engine(args.engine)}
+    if n_bad:
+        result.update(nll_mean_finite=mean if n else float("nan"), nll_stderr_finite=stderr,
+                      note=f"{n_bad} row(s) have a non-finite log-density (overflow); "
+                           "nll_*_finite are over the other rows")
+    if args.json:
+        print(dumps_json(result))
+        return
+    text = (f"NLL {result['nll_mean']:.4f} ± {result['nll_stderr']:.4f} nats "
+            f"(n = {result['n']}, engine {result['engine']})")
+    if n_bad:
+        text += (f"; {n_bad} row(s) have a non-finite log-density (overflow), the other {n}: "
+                 f"{mean:.4f} ± {stderr:.4f} nats")
+    print(text)
+
+
+def _write_npy_header(f, n, n_features, dtype):
+    from numpy.lib import format as npy_format
+
+    npy_format.write_array_header_1_0(f, {"descr": npy_format.dtype_to_descr(dtype),
+                                          "fortran_order": False, "shape": (n, n_features)})
+
+
+def _sample(args):
+    from .params import atomic_write
+
+    check_outputs([OutputPath("--out", args.out, (".npy", ".csv"))],
+                  inputs=[("MODEL", args.model)])
+    est = _load(args.model, args.engine)
+    n, d = args.n_samples, est.n_features_in_
+    npy = args.out.lower().endswith(".npy")
+    dtype = onp.dtype(est.dtype)
+    check_free_space(args.out, n * d * (dtype.itemsize if npy else CSV_BYTES_PER_VALUE),
+                     f"-n {n} samples of {d} features in {os.path.basename(args.out)}")
+    rng = onp.random.default_rng(args.seed)  # one stream: chunks give the samples of one draw
+    with atomic_write(args.out) as f:
+        if npy:
+            _write_npy_header(f, n, d, dtype)
+        for start, stop in _chunks(n, d, args.quiet, "sample"):
+            x = onp.ascontiguousarray(est.sample(stop - start, random_state=rng), dtype=dtype)
+            if npy:
+                f.write(x.data)
+            else:
+                onp.savetxt(f, x, delimiter=",")
+    print(f"wrote {n} samples to {args.out}")
 
 
 def main(argv=None):
-    """Entry point of the ``refconf`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
-    if getattr(args, "handler", None):
-        return args.handler(args)
+    """Entry point of the ``refconf`` console script; returns the exit code.
+
+    Every error a user can cause is one line on stderr: exit code 2, or 130 for an
+    interrupted run; ``--debug`` shows the traceback instead.
+    """
+    argv = sys.argv[1:] if argv is None else [os.fspath(a) for a in argv]
     try:
-        _run(args)
-    except (CommandError, ValueError, FileNotFoundError) as err:
-        reason = " ".join(str(err).split())  # one line, whatever the message
-        print(f"refconf {args.command}: error: {reason}", file=sys.stderr)
-        return 2
-    return 0
+        parser = _parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported by the command's own parser, which names its --help
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    except KeyboardInterrupt:
+        print("refconf: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    args.argv = argv
+    return run_handler(args, f"refconf {args.command}")
 
 
 if __name__ == "__main__":

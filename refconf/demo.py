@@ -7,8 +7,11 @@ then writes a report folder:
 * ``metrics.json``: test NLL in nats per example (digits: mean and 2 std over seeds),
   integrals of the learned 2-D densities over [-10, 10]^2 (should be 1), wall time,
   settings;
-* ``learning_curves.png``: train/validation NLL per epoch;
-* ``density_<name>.png``: true vs learned density heatmaps of each toy density;
+* ``learning_curves.png``: train/validation NLL per epoch, on the scale of the reported
+  numbers (data space for the toys; the (0, 1) pixel scale for the digits, the logit's
+  log-det added as in the table);
+* ``density_<name>.png``: true vs learned log-density (nats, one colour scale) of each toy
+  density, with test samples overlaid;
 * ``digits_samples.png``: a grid of samples from the digits model.
 """
 
@@ -25,22 +28,24 @@ from .data import load_digits_logit, sample_toy, toy_log_density
 from .estimator import ConfDensity
 from .params import atomic_write
 
-__all__ = ["run_demo", "TOY_NAMES"]
+__all__ = ["TOY_NAMES", "report_files", "run_demo"]
 
 TOY_NAMES = ("two_moons", "checkerboard", "rings")
 DIGITS_LOGIT_LAMBDA = 0.05
 GRID_LIMIT = 4.0
 MASS_LIMIT = 10.0
+LOG_DENSITY_RANGE = 12.0  # nats below the peak shown by the density images
+NO_OFFSET = {"train": 0.0, "val": 0.0}
 
 
 def _settings(quick):
     if quick:
         return {"toy_n": 2000, "toy_epochs": 2, "digits_epochs": 2, "seeds": (0, 1),
-                "toy_model": dict(steps=2, m=1, hidden=(16,)),
-                "digits_model": dict(steps=2, m=1, hidden=(32,))}
+                "toy_model": {"steps": 2, "m": 1, "hidden": (16,)},
+                "digits_model": {"steps": 2, "m": 1, "hidden": (32,)}}
     return {"toy_n": 6000, "toy_epochs": 25, "digits_epochs": 40, "seeds": (0, 1, 2),
-            "toy_model": dict(steps=4, m=2, hidden=(64, 64)),
-            "digits_model": dict(steps=4, m=1, hidden=(64, 64))}
+            "toy_model": {"steps": 4, "m": 2, "hidden": (64, 64)},
+            "digits_model": {"steps": 4, "m": 1, "hidden": (64, 64)}}
 
 
 def _gaussian(train):
@@ -70,7 +75,7 @@ def _toy(name, settings, seed, verbose):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # far tails overflow to -inf
         mass = onp.exp(est.score_samples(wide)).sum() * (wide_axis[1] - wide_axis[0]) ** 2
-    return est, {
+    return est, test, {
         "conf_test_nll": float(-est.score_samples(test).mean()),
         "gaussian_test_nll": float(-gauss.score_samples(test).mean()),
         "true_test_nll": float(-toy_log_density(name, test).mean()),
@@ -79,39 +84,68 @@ def _toy(name, settings, seed, verbose):
     }, (grid, axis, log_p)
 
 
-def _plot_density(path, name, axis, true_log_p, learned_log_p):
+def report_files():
+    """Names of the files :func:`run_demo` writes into its folder."""
+    return ["metrics.json", "learning_curves.png", "digits_samples.png",
+            *(f"density_{name}.png" for name in TOY_NAMES)]
+
+
+def _save(fig, path):
+    """Write ``fig`` as PNG atomically, and free it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _plot_density(path, name, axis, true_log_p, learned_log_p, data):
+    """True and learned log-density images on one colour scale in nats (the lowest
+    ``LOG_DENSITY_RANGE`` nats below the peak are shown), with ``data`` overlaid."""
     import matplotlib.pyplot as plt
 
     n = axis.size
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-    for ax, log_p, title in [(axes[0], true_log_p, "true density"),
-                             (axes[1], learned_log_p, "CONF density")]:
-        ax.imshow(onp.exp(log_p).reshape(n, n), origin="lower", cmap="magma",
-                  extent=[axis[0], axis[-1], axis[0], axis[-1]])
-        ax.set_title(f"{name}: {title}")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    top = float(max(true_log_p.max(), learned_log_p.max()))
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 4.2), sharey=True, layout="constrained")
+    for ax, log_p, title in [(axes[0], true_log_p, "true"), (axes[1], learned_log_p, "CONF")]:
+        image = ax.imshow(log_p.reshape(n, n), origin="lower", cmap="magma",
+                          vmin=top - LOG_DENSITY_RANGE, vmax=top,
+                          extent=[axis[0], axis[-1], axis[0], axis[-1]])
+        ax.scatter(data[:, 0], data[:, 1], s=1.5, c="cyan", alpha=0.5, linewidths=0,
+                   label=f"{len(data)} test samples")
+        ax.set_xlim(axis[0], axis[-1])
+        ax.set_ylim(axis[0], axis[-1])
+        ax.set_title(f"{name}: {title} log-density")
+        ax.set_xlabel("$x_1$ (data units)")
+    axes[0].set_ylabel("$x_2$ (data units)")
+    axes[1].legend(loc="upper right", fontsize="small", markerscale=6)
+    fig.colorbar(image, ax=axes, shrink=0.9, label=r"$\log p(x)$ (nats)")
+    _save(fig, path)
 
 
 def _plot_curves(path, curves):
+    """``curves``: label -> (history, offset, test NLL); ``offset`` is added to every loss so
+    that the curve is on the scale of the reported test NLL (e.g. the digits' logit log-det),
+    which is drawn as a dashed line."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2))
-    for ax, (label, history) in zip(onp.atleast_1d(axes), curves.items()):
+    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.4),
+                             layout="constrained")
+    for ax, (label, (history, offset, test_nll)) in zip(onp.atleast_1d(axes), curves.items()):
         epochs = [h["epoch"] for h in history]
-        ax.plot(epochs, [h["train_loss"] for h in history], label="train")
+        ax.plot(epochs, [h["train_loss"] + offset["train"] for h in history], label="train")
         if history and history[0].get("val_loss") is not None:
-            ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
-        ax.set_title(label)
+            ax.plot(epochs, [h["val_loss"] + offset["val"] for h in history],
+                    label="validation")
+        ax.axhline(test_nll, color="gray", linestyle="--", label="test (metrics.json)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(label, fontsize="medium")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("NLL (nats)")
+        ax.set_ylabel("NLL (nats per example)")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig.suptitle("Learning curves, on the scale of the test NLL in metrics.json")
+    _save(fig, path)
 
 
 def _plot_digits(path, samples):
@@ -123,8 +157,7 @@ def _plot_digits(path, samples):
         ax.axis("off")
     fig.suptitle("CONF samples, 8x8 digits")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def run_demo(out, quick=False, seed=0, verbose=True, log=print):
@@ -142,18 +175,19 @@ def run_demo(out, quick=False, seed=0, verbose=True, log=print):
     curves = {}
     for name in TOY_NAMES:
         log(f"[toy] {name}: fitting CONF ...")
-        est, result, (grid, axis, log_p) = _toy(name, settings, seed, verbose)
+        est, test, result, (grid, axis, log_p) = _toy(name, settings, seed, verbose)
         metrics["toy"][name] = result
-        curves[f"toy {name}"] = est.history_
+        curves[f"toy {name} (data space)"] = (est.history_, NO_OFFSET,
+                                              result["conf_test_nll"])
         _plot_density(os.path.join(out, f"density_{name}.png"), name, axis,
-                      toy_log_density(name, grid), log_p)
+                      toy_log_density(name, grid), log_p, test)
 
     conf_nll, gauss_nll = [], []
     logit = Logit(DIGITS_LOGIT_LAMBDA)
     for s in settings["seeds"]:
         log(f"[digits] seed {seed + s}: fitting CONF (64-dim) ...")
         # fit in logit space; adding the logit's log-det gives NLL on the (0, 1) pixel scale
-        (train, _), (val, _), (test, log_det_test) = load_digits_logit(
+        (train, log_det_train), (val, log_det_val), (test, log_det_test) = load_digits_logit(
             random_state=seed + s, lam=DIGITS_LOGIT_LAMBDA)
         est = ConfDensity(**settings["digits_model"], epochs=settings["digits_epochs"],
                           batch_size=128, learning_rate=1e-3, patience=5,
@@ -161,7 +195,10 @@ def run_demo(out, quick=False, seed=0, verbose=True, log=print):
         conf_nll.append(float(-(est.score_samples(test) + log_det_test).mean()))
         gauss_nll.append(float(-(_gaussian(train).score_samples(test) + log_det_test).mean()))
         if s == settings["seeds"][0]:
-            curves["digits CONF (logit space)"] = est.history_
+            # the logit's log-det moves the logit-space losses to the pixel scale
+            curves["digits CONF (pixels in (0, 1))"] = (est.history_, {
+                "train": -float(log_det_train.mean()), "val": -float(log_det_val.mean())},
+                conf_nll[-1])
             _plot_digits(os.path.join(out, "digits_samples.png"),
                          logit.inverse(est.sample(32, random_state=seed))[0])
     for label, values in [("conf", conf_nll), ("gaussian", gauss_nll)]:

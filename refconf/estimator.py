@@ -134,7 +134,9 @@ class ConfDensity(BaseEstimator):
         """Maximum-likelihood fit on ``X`` (rows are samples); ``y`` is ignored.
 
         ``X_val`` is the early-stopping set; without it ``validation_fraction`` of ``X``
-        is held out (none when ``patience`` is None or the fraction is 0).
+        is held out (none when ``patience`` is None or the fraction is 0). The checkpoint
+        (``checkpoint_path``) records :meth:`get_params` as ``metadata["estimator"]``; each
+        history and metrics record names the engine.
         """
         engine = get_engine(resolve_engine(self.engine))
         X = self._check_X(X, reset=True)
@@ -174,9 +176,10 @@ class ConfDensity(BaseEstimator):
                 patience=self.patience if X_val is not None else None,
                 random_state=train_seed, metrics_path=metrics_path,
                 checkpoint_path=checkpoint_path, resume=resume, progress=self.verbose,
-                gradient=gradient)
+                gradient=gradient, metadata={"estimator": self.get_params()},
+                record_fields={"engine": engine.name})
         self.params_ = result.params
-        self.history_ = [dict(record, engine=engine.name) for record in result.history]
+        self.history_ = result.history
         self.engine_ = engine.name
         self.stopped_reason_ = result.stopped_reason
         return self

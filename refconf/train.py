@@ -297,6 +297,8 @@ def _write_records(path, records, mode):
 def _resume_state(path, state, config, rng):
     """Load a checkpoint written by :func:`fit` and check it fits this model and run."""
     saved = load_checkpoint(path)
+    if type(saved) is dict:
+        saved.setdefault("metadata", None)  # checkpoints written before it was stored
     if type(saved) is not dict or set(saved) != set(state):
         raise ValueError(
             f"{os.fspath(path)}: not a fit checkpoint (keys {sorted(saved)!r:.200}, "
@@ -363,7 +365,8 @@ def nll_objective(model, engine="numpy"):
 def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3, lr_decay=1.0,
         clip_norm=None, patience=None, random_state=None, metrics_path=None,
         checkpoint_path=None, resume=False, progress=True, callback=None, beta1=0.9,
-        beta2=0.999, eps=1e-8, on_non_finite="warn", gradient=None):
+        beta2=0.999, eps=1e-8, on_non_finite="warn", gradient=None, metadata=None,
+        record_fields=None):
     """Fit ``params`` by maximum likelihood with minibatch Adam.
 
     Minimises the mean negative log-likelihood ``loss(params, batch)`` over ``epochs``
@@ -428,6 +431,12 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
         the training steps instead of autograd's ``value_and_grad`` of ``loss`` (which
         still evaluates the validation loss): an explicit reverse pass, such as
         :func:`refconf.engines.model_pass.nll_and_grad`, that must equal it.
+    metadata : dict, optional
+        JSON-like description of the run (e.g. the estimator's settings), stored in the
+        checkpoint as ``metadata`` so that a resumed run can restore its settings.
+    record_fields : dict, optional
+        Fields added to every epoch record of ``history`` and the metrics file (e.g. the
+        engine that ran).
 
     Returns
     -------
@@ -491,10 +500,13 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
         "step": 0, "epoch": 0, "rng_state": rng.bit_generator.state,
         "best_val_loss": math.inf, "best_epoch": 0, "patience_counter": 0,
         "learning_rate": float(learning_rate), "history": [], "events": [], "config": config,
+        "metadata": metadata,
     }
     if resume and os.path.exists(checkpoint_path):
         state = _resume_state(checkpoint_path, state, config, rng)
         state["config"] = config
+        if metadata is not None:  # else the checkpoint's description of the run stays
+            state["metadata"] = metadata
     if metrics_path is not None:
         _write_records(metrics_path, state["history"] + state["events"], "w")
 
@@ -536,7 +548,8 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
                 state.update(best_x=x.copy(), best_epoch=epoch,
                              best_val_loss=math.inf if val_loss is None else val_loss)
             record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
-                      "grad_norm": grad_norm, "seconds": time.perf_counter() - started}
+                      "grad_norm": grad_norm, "seconds": time.perf_counter() - started,
+                      **(record_fields or {})}
             state["history"].append(record)
             new_records = [record]
             if _early_stopping(state, patience):

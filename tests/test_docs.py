@@ -80,7 +80,7 @@ def page_blocks(path):
 
 def doc_pages():
     """Every MyST page of the documentation, relative to ``docs/``."""
-    skip_dirs = {"_build", "_generated", "_scripts", "_templates", "_static"}
+    skip_dirs = {"_build", "_generated", "_scripts", "_templates", "_static", "node_modules"}
     return sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")
                   if not skip_dirs & set(p.relative_to(DOCS).parts))
 
