@@ -2,7 +2,6 @@
 per-trial result files (and refuses those of another configuration), a failed run
 resumes, and the model registry takes a scikit-learn style estimator."""
 
-import argparse
 import dataclasses
 import json
 import os
@@ -11,13 +10,13 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KernelDensity
 
+from refconf.cli import main as cli_main
 from refconf.data import sample_toy, toy_log_density
 from refconf.experiments import (
     MODELS,
     RunnerOptions,
     estimator_model,
     format_markdown,
-    register,
     reproduce_table1,
 )
 
@@ -175,10 +174,7 @@ def test_bad_runner_options(kwargs, message):
 
 
 def _run_cli(argv):
-    parser = argparse.ArgumentParser(prog="refconf")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.handler(args)
+    return cli_main(argv)
 
 
 def test_a_data_dir_without_any_maf_set_is_an_error(tmp_path, capsys):
@@ -195,7 +191,7 @@ def test_every_option_of_the_command_says_its_default(capsys):
     with pytest.raises(SystemExit):
         _run_cli(["reproduce", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    models = "(default: ['conf', 'realnvp', 'glow', 'maf'])"
+    models = "(default: conf,realnvp,glow,maf)"
     for default in ("(default: serial)", "(default: 3)", "(default: reports/table1)",
                     "(default: none)", "(default: 0)", models):
         assert default in text

@@ -3,7 +3,6 @@
 small models; the config file's loading, precedence and validation; the CSV against the
 JSON."""
 
-import argparse
 import csv
 import json
 
@@ -14,6 +13,7 @@ from scipy.stats import multivariate_normal, norm
 import refconf
 from refconf.baselines import load_flow_model
 from refconf.bijectors import Logit
+from refconf.cli import main as cli_main
 from refconf.data import UCI_DATASETS, load_digits
 from refconf.data.digits import load_digits_logit
 from refconf.experiments import (
@@ -22,7 +22,6 @@ from refconf.experiments import (
     dataset_padding,
     format_markdown,
     load_config,
-    register,
     reproduce_table1,
     resolve_hyperparameters,
 )
@@ -45,15 +44,8 @@ def data_dir(tmp_path_factory):
     return root
 
 
-def _parser():
-    parser = argparse.ArgumentParser(prog="refconf")
-    register(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
 def _run_cli(argv):
-    args = _parser().parse_args(argv)
-    return args.handler(args)
+    return cli_main(argv)
 
 
 def test_cli_writes_every_model_and_dataset_with_the_paper_numbers(data_dir, tmp_path, capsys):

@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from refconf.data import UCI_SHAPES
-from refconf.experiments import register
+from refconf.experiments.cli import main as reproduce_main
 from refconf.params import atomic_write
 
 SYNTHETIC_SIZES = (2000, 300, 500)  # train, val, test rows per stand-in
@@ -68,10 +68,7 @@ def main(argv=None):
         rest = ["--data-dir", own.synthetic_uci, *rest]
         if "--note" not in rest:
             rest += ["--note", SYNTHETIC_NOTE]
-    parser = argparse.ArgumentParser(prog="reproduce_table1.py")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["reproduce", "table1", *rest])
-    return args.handler(args)
+    return reproduce_main(["table1", *rest])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 
+from ..cli_support import HelpFormatter, Parser, run_handler
 from ..data import UCI_DATASETS
 from .config import CONFIG_FILE, TABLE1_MODELS
 from .data import PADDING_CHOICES, TABLE1_DATASETS
@@ -32,21 +33,16 @@ def _widths(text):
 
 
 def _command(args):
-    """Run the command; a bad argument, missing data or a refused resume is one line on
-    stderr and exit code 2."""
-    try:
-        report = reproduce_table1(
-            args.data_dir, datasets=args.datasets, models=args.models, trials=args.trials,
-            subsample=args.subsample, padding=args.padding, out=args.out, config=args.config,
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-            patience=args.patience, steps=args.steps, hidden=args.hidden, m=args.m,
-            seed=args.seed, allow_pickle=args.allow_pickle, save_models=args.save_models,
-            progress=not args.quiet, note=args.note, executor=args.executor, jobs=args.jobs,
-            scheduler=args.scheduler)
-    except (OSError, ValueError, ImportError) as err:
-        reason = " ".join(str(err).split())  # one line, whatever the message
-        print(f"refconf reproduce: error: {reason}", file=sys.stderr)
-        return 2
+    """Run the command; errors reach the one error path of :func:`refconf.cli_support.run_handler`
+    (a bad argument, missing data or a refused resume is one line on stderr, exit code 2)."""
+    report = reproduce_table1(
+        args.data_dir, datasets=args.datasets, models=args.models, trials=args.trials,
+        subsample=args.subsample, padding=args.padding, out=args.out, config=args.config,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+        patience=args.patience, steps=args.steps, hidden=args.hidden, m=args.m,
+        seed=args.seed, allow_pickle=args.allow_pickle, save_models=args.save_models,
+        progress=not args.quiet, note=args.note, executor=args.executor, jobs=args.jobs,
+        scheduler=args.scheduler)
     print(format_markdown(report))
     print("wrote " + ", ".join(os.path.join(args.out, name) for name in OUTPUTS)
           + f" and {os.path.join(args.out, 'trials')}/", file=sys.stderr)
@@ -113,7 +109,7 @@ def register(subparsers):
     ``handler`` (``args -> int`` exit code) with ``set_defaults``."""
     parser = subparsers.add_parser(
         "reproduce", help="reproduce the paper's Table 1 (CONF and baselines, tabular data)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description="Train CONF and baselines on the MAF tabular benchmarks (with "
                     "--data-dir), the 8x8 digits and 2-D toy sets, and report the test NLL "
                     "(nats, mean ± 2 std over trials) next to the paper's Table 1. Writes "
@@ -137,8 +133,8 @@ def register(subparsers):
 def main(argv=None):
     """``python -m refconf.experiments table1 [options]``: the ``refconf reproduce``
     command on its own; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m refconf.experiments")
-    register(parser.add_subparsers(dest="command", required=True))
+    parser = Parser(prog="python -m refconf.experiments")
+    register(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv if argv[:1] == ["reproduce"] else ["reproduce", *argv])
-    return args.handler(args)
+    return run_handler(args, "refconf reproduce")
