@@ -35,13 +35,53 @@ import autograd.numpy as anp
 import numpy as onp
 from autograd.tracer import getval, isbox
 
-from .engines import EngineUnavailableError
-
-__all__ = ["namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
+__all__ = ["EngineUnavailableError", "compiled_override", "compute_namespace", "namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
            "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value", "is_parameter",
            "parameter_leaves"]
 
 _HOST_SCALARS = (bool, int, float, complex, onp.generic)
+
+
+class EngineUnavailableError(ImportError, ValueError):
+    """An engine or backend whose package (or device) is not available (a ``ValueError``
+    too, so command-line and estimator callers report it like any other bad argument)."""
+
+
+def compiled_override(module):
+    """Decorator: a namespace-generic kernel ``kernel(xp, *args)`` whose NumPy case is the
+    function of the same name in the compiled-override ``module`` (imported on first
+    NumPy call, so other namespaces never import numba).
+
+    The readable kernel is the definition: the override computes the same values (the
+    tier-equality tests compare them), faster. The undecorated kernel stays reachable as
+    ``kernel.readable``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import array_api_strict as xps
+    >>> @compiled_override("math")
+    ... def sqrt(xp, a):
+    ...     return xp.sqrt(a)
+    >>> sqrt(np, 4.0), float(sqrt(xps, xps.asarray(4.0)))
+    (2.0, 2.0)
+    """
+    def decorate(readable):
+        name, found = readable.__name__, []
+
+        def kernel(xp, *args, **kwargs):
+            if xp is onp or xp is anp:
+                if not found:
+                    found.append(getattr(importlib.import_module(module), name))
+                return found[0](*args, **kwargs)
+            return readable(xp, *args, **kwargs)
+
+        kernel.__name__, kernel.__qualname__ = name, readable.__qualname__
+        kernel.__doc__, kernel.__module__ = readable.__doc__, readable.__module__
+        kernel.readable = readable
+        return kernel
+
+    return decorate
 
 _GPU_INSTALL = 'pip install "refconf[gpu]" (which installs cupy-cuda12x)'
 
@@ -122,6 +162,15 @@ def is_autograd(xp):
     return xp is anp
 
 
+def compute_namespace(*arrays):
+    """:func:`namespace`, with plain ``numpy`` for NumPy arrays: the namespace of an
+    explicit (not autograd-traced) computation, where ``numpy``'s own functions are
+    faster than autograd's wrappers and the compiled overrides apply
+    (:func:`compiled_override`)."""
+    xp = namespace(*arrays)
+    return onp if xp is anp else xp
+
+
 def map_leaves(fn, tree):
     """``tree`` with every leaf ``a`` replaced by ``fn(a)``; dicts, lists and tuples are
     the inner nodes (everything else, arrays included, is a leaf).
@@ -188,7 +237,7 @@ def require_cupy():
 
     Raises
     ------
-    refconf.engines.EngineUnavailableError
+    EngineUnavailableError
         Naming what is missing: the cupy package, or a CUDA device and driver. There is
         no fallback to the CPU.
 

@@ -1,16 +1,19 @@
 """The CONF coupling step: data-adaptive convolutions with S-Log gates (paper eqs. 3-6)."""
 
+import types
+
 import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
 
 from .. import backend, spectral
-from ..engines import get_engine
+from ..conditioners import mlp, mlp_backward, mlp_forward
+from . import step_kernels as kernels
 from .base import HalfCoupling
 from .elementwise import check_alpha, slog, slog_inverse
 
-__all__ = ["ConvCoupling", "KERNEL_KINDS", "SPECTRUM_PARAMETERISATIONS", "split_sizes",
-           "conf_layer", "conf_layer_inverse", "conf_step", "conf_step_inverse"]
+__all__ = ["ConvCoupling", "KERNEL_KINDS", "READABLE", "SPECTRUM_PARAMETERISATIONS", "split_sizes",
+           "check_step", "conf_layer", "conf_layer_inverse", "conf_step", "conf_step_inverse"]
 
 KERNEL_KINDS = ("symmetric", "circular")
 SPECTRUM_PARAMETERISATIONS = ("raw", "exp")
@@ -53,11 +56,12 @@ class ConvCoupling(HalfCoupling):
     activation : {"relu", "tanh"}
     swap : bool
         Condition on the second half instead (``x2`` base, ``x1`` updated).
-    engine : {"numpy", "numba"} or Engine
-        Which implementation of the conditioner and of :func:`conf_step` runs
-        (:mod:`refconf.engines`); the map is the same. The readable functions
-        (``"numpy"``) run on any array namespace (:mod:`refconf.backend`): with CuPy
-        parameters the step computes on the GPU. The numba engine needs NumPy parameters.
+    engine : "numpy" or Engine
+        Which implementation of the conditioner and of :func:`conf_step` runs: ``"numpy"``
+        (or None), the readable functions, which run on any array namespace
+        (:mod:`refconf.backend`; with CuPy parameters the step computes on the GPU), or
+        an engine handed down by the model builder (:func:`refconf.engines.get_engine`,
+        e.g. the numba engine, which needs NumPy parameters); the map is the same.
 
     Notes
     -----
@@ -90,7 +94,7 @@ class ConvCoupling(HalfCoupling):
         self.alpha = xp.exp(log_alpha)
         self.alpha_prime = xp.exp(log_alpha_prime)
         self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
-        self.engine = get_engine(engine)
+        self.engine = _engine(engine)
         self._check_engine()
         self.d_base = onp.shape(getval(conditioner[0]["W"]))[0]
         n_out = onp.shape(getval(conditioner[-1]["W"]))[1]
@@ -143,6 +147,67 @@ class ConvCoupling(HalfCoupling):
         x2, log_det = self.engine.conf_step_inverse(y2, w, s, t, self.alpha, self.alpha_prime,
                                                     self.kind)
         return self._join(base, x2), log_det
+
+    # --- the explicit pass ---------------------------------------------------------------
+
+    def forward_saved(self, x):
+        """:meth:`forward` on a batch ``x`` (``B x D``), keeping what :meth:`backward`
+        reads; the kernels of :mod:`refconf.bijectors.step_kernels` (compiled on NumPy)."""
+        xp = backend.compute_namespace(x, self.alpha)
+        start = 0 if self.swap else self.d_base  # the updated half's first column
+        base, x2 = kernels.split_columns(xp, x, start, self.d_update)
+        Ws = [layer["W"] for layer in self.conditioner]
+        out, hidden = mlp_forward(xp, base, self.activation, Ws,
+                                  [layer["b"] for layer in self.conditioner])
+        o_w, o_s, t = kernels.conditioner_outputs(xp, out, self.m, self.d_update)
+        if self.kind == "circular":
+            o_w = xp.fft.rfft(o_w, axis=-1)
+        w = xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
+        s = xp.exp(o_s)
+        y2, log_det, steps = kernels.step_forward(xp, x2, w, s, t, self.alpha,
+                                                  self.alpha_prime, self.kind, "inf")
+        saved = types.SimpleNamespace(xp=xp, start=start, inputs=[base] + hidden, Ws=Ws,
+                                      w=w, s=s, steps=steps)
+        return kernels.join_columns(xp, base, y2, start), log_det, saved
+
+    def backward(self, saved, g_y, g_log_det):
+        """Through eq. (5) (the step's backward,
+        :func:`refconf.bijectors.step_kernels.step_backward`), ``g_t = g_y2``, the
+        spectrum parameterisation (``g_o = g_w`` raw or ``g_w w`` exp; through the rfft
+        ``g_o = Re FFT(zero-padded g)``), ``g_{o_s} = g_s s``, then the conditioner
+        (:func:`refconf.conditioners.mlp_backward`), whose input cotangent adds to the
+        base half's; ``g_log_alpha = g_alpha alpha``."""
+        xp, start, L = saved.xp, saved.start, self.d_update
+        g_base, g_y2 = kernels.split_columns(xp, g_y, start, L)
+        ops = kernels.step_transforms(xp, self.kind, L, g_y.dtype)
+        g_x2, g_w, g_s, g_alpha, g_alpha_prime = kernels.step_backward(
+            xp, g_y2, g_log_det, saved.w, saved.s, self.alpha, self.alpha_prime,
+            saved.steps, ops)
+        if self.spectrum == "exp":
+            g_w = g_w * saved.w
+        if self.kind == "circular":
+            g_w = xp.real(xp.fft.fft(g_w, n=L, axis=-1))  # the rfft's VJP
+        g_out = kernels.conditioner_cotangent(xp, g_w, g_s, saved.s, g_y2)
+        g_x1, g_weights = mlp_backward(xp, g_out, saved.inputs, saved.Ws, self.activation)
+        grads = {"conditioner": [{"W": gW, "b": gb} for gW, gb in
+                                 zip(g_weights[0::2], g_weights[1::2])],
+                 "log_alpha": g_alpha * self.alpha,
+                 "log_alpha_prime": g_alpha_prime * self.alpha_prime}
+        return kernels.join_columns(xp, g_base, g_x2, start, g_x1), grads
+
+
+def _engine(engine):
+    """The engine a coupling step computes with: an object with ``name``, ``mlp``,
+    ``conf_step`` and ``conf_step_inverse`` (a :class:`refconf.engines.Engine`), or the
+    readable functions for ``"numpy"`` and None."""
+    if engine is None or engine == "numpy":
+        return READABLE
+    if isinstance(engine, str) or not all(
+            hasattr(engine, a) for a in ("name", "mlp", "conf_step", "conf_step_inverse")):
+        raise ValueError(
+            f"unknown engine {engine!r} for ConvCoupling: expected 'numpy' or an Engine "
+            "from refconf.engines.get_engine (the model builder resolves engine names)")
+    return engine
 
 
 # --- the combined layer and step on explicit conditioner outputs ------------------------
@@ -272,6 +337,18 @@ def _check_step(h, w_hat, s, t, alpha, alpha_prime, what):
                          f"got {onp.shape(t)}")
 
 
+def check_step(h, w_hat, s, t, alpha, alpha_prime, kind, what):
+    """The argument checks of :func:`conf_step` (``what`` names the caller in the
+    message), on values: the kind, the shapes of the step and of its first layer (every
+    layer has the first's), and the gates' scales. Raises ``ValueError``."""
+    _check_kind(kind)
+    _check_step(h, w_hat, s, t, alpha, alpha_prime, what)
+    if onp.size(alpha):
+        _check_layer(h, w_hat[0], s[0], kind, what)
+    check_alpha(alpha, f"{what}: alpha")
+    check_alpha(alpha_prime, f"{what}: alpha_prime")
+
+
 def conf_step(x2, w_hat, s, t, alpha, alpha_prime, kind="symmetric", overflow="raise"):
     """Mixed CONF step of eq. (5) on the updated half: ``y2 = (F_1 o ... o F_m)(x2) + t``.
 
@@ -327,3 +404,8 @@ def conf_step_inverse(y2, w_hat, s, t, alpha, alpha_prime, kind="symmetric"):
                                           kind)
         log_det = log_det + log_det_i
     return h, log_det
+
+
+#: The readable implementation of a coupling step (``engine="numpy"``).
+READABLE = types.SimpleNamespace(name="numpy", mlp=mlp, conf_step=conf_step,
+                                 conf_step_inverse=conf_step_inverse)
