@@ -25,6 +25,7 @@ Examples
 array([1., 1., 1.], dtype=float32)
 """
 
+import functools
 import importlib
 import importlib.util
 import sys
@@ -35,7 +36,7 @@ import autograd.numpy as anp
 import numpy as onp
 from autograd.tracer import getval, isbox
 
-__all__ = ["EngineUnavailableError", "compiled_override", "compute_namespace", "namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
+__all__ = ["EngineUnavailableError", "bind", "compiled_override", "compute_namespace", "namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
            "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value", "is_parameter",
            "parameter_leaves"]
 
@@ -67,21 +68,35 @@ def compiled_override(module):
     (2.0, 2.0)
     """
     def decorate(readable):
-        name, found = readable.__name__, []
+        bound = {}
 
-        def kernel(xp, *args, **kwargs):
-            if xp is onp or xp is anp:
-                if not found:
-                    found.append(getattr(importlib.import_module(module), name))
-                return found[0](*args, **kwargs)
-            return readable(xp, *args, **kwargs)
+        def bind(xp):
+            """The kernel for the namespace ``xp``, with ``xp`` bound: the override for
+            NumPy, the readable kernel otherwise (one dictionary look-up per call)."""
+            try:
+                return bound[xp]
+            except KeyError:
+                if xp is onp or xp is anp:
+                    fn = getattr(importlib.import_module(module), readable.__name__)
+                else:
+                    fn = functools.partial(readable, xp)
+                return bound.setdefault(xp, fn)
 
-        kernel.__name__, kernel.__qualname__ = name, readable.__qualname__
-        kernel.__doc__, kernel.__module__ = readable.__doc__, readable.__module__
-        kernel.readable = readable
+        def kernel(xp, *args):
+            return bind(xp)(*args)
+
+        functools.update_wrapper(kernel, readable)
+        kernel.readable, kernel.bind = readable, bind
         return kernel
 
     return decorate
+
+
+def bind(xp, *kernels):
+    """The :func:`compiled_override` kernels ``kernels`` for the namespace ``xp``, each
+    with ``xp`` bound (a tuple): a layer binds its kernels once per pass and calls them
+    without a dispatch each."""
+    return tuple(kernel.bind(xp) for kernel in kernels)
 
 _GPU_INSTALL = 'pip install "refconf[gpu]" (which installs cupy-cuda12x)'
 

@@ -238,7 +238,8 @@ class Chain(Bijector):
         """The members' explicit forward passes in order; ``saved`` is their list."""
         total, saved = 0.0, []
         for b in self.bijectors:
-            self._same_event(b)
+            if b.event_ndim != self.event_ndim:
+                self._different_event(b)
             x, log_det, kept = b.forward_saved(x)
             total = total + log_det
             saved.append(kept)
@@ -270,11 +271,10 @@ class Chain(Bijector):
             return g_y, grads
         return g_y, {k: g for k, g in zip(self.keys, grads) if g is not None}
 
-    def _same_event(self, b):
-        if b.event_ndim != self.event_ndim:
-            raise NotImplementedError(
-                "Chain's explicit reverse pass needs members of one event_ndim, got "
-                f"{b.event_ndim} and {self.event_ndim}; differentiate with autograd instead")
+    def _different_event(self, b):
+        raise NotImplementedError(
+            "Chain's explicit reverse pass needs members of one event_ndim, got "
+            f"{b.event_ndim} and {self.event_ndim}; differentiate with autograd instead")
 
     def __repr__(self):
         return "Chain([" + ", ".join(repr(b) for b in self.bijectors) + "])"

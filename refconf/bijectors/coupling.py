@@ -154,21 +154,22 @@ class ConvCoupling(HalfCoupling):
         """:meth:`forward` on a batch ``x`` (``B x D``), keeping what :meth:`backward`
         reads; the kernels of :mod:`refconf.bijectors.step_kernels` (compiled on NumPy)."""
         xp = backend.compute_namespace(x, self.alpha)
+        split, join, outputs, step, mlp_out = backend.bind(
+            xp, kernels.split_columns, kernels.join_columns, kernels.conditioner_outputs,
+            kernels.step_forward, mlp_forward)
         start = 0 if self.swap else self.d_base  # the updated half's first column
-        base, x2 = kernels.split_columns(xp, x, start, self.d_update)
+        base, x2 = split(x, start, self.d_update)
         Ws = [layer["W"] for layer in self.conditioner]
-        out, hidden = mlp_forward(xp, base, self.activation, Ws,
-                                  [layer["b"] for layer in self.conditioner])
-        o_w, o_s, t = kernels.conditioner_outputs(xp, out, self.m, self.d_update)
+        out, hidden = mlp_out(base, self.activation, Ws,
+                              [layer["b"] for layer in self.conditioner])
+        o_w, o_s, t = outputs(out, self.m, self.d_update)
         if self.kind == "circular":
             o_w = xp.fft.rfft(o_w, axis=-1)
         w = xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
         s = xp.exp(o_s)
-        y2, log_det, steps = kernels.step_forward(xp, x2, w, s, t, self.alpha,
-                                                  self.alpha_prime, self.kind, "inf")
-        saved = types.SimpleNamespace(xp=xp, start=start, inputs=[base] + hidden, Ws=Ws,
-                                      w=w, s=s, steps=steps)
-        return kernels.join_columns(xp, base, y2, start), log_det, saved
+        y2, log_det, steps = step(x2, w, s, t, self.alpha, self.alpha_prime, self.kind, "inf")
+        saved = (xp, start, [base, *hidden], Ws, w, s, steps)
+        return join(base, y2, start), log_det, saved
 
     def backward(self, saved, g_y, g_log_det):
         """Through eq. (5) (the step's backward,
@@ -177,23 +178,25 @@ class ConvCoupling(HalfCoupling):
         ``g_o = Re FFT(zero-padded g)``), ``g_{o_s} = g_s s``, then the conditioner
         (:func:`refconf.conditioners.mlp_backward`), whose input cotangent adds to the
         base half's; ``g_log_alpha = g_alpha alpha``."""
-        xp, start, L = saved.xp, saved.start, self.d_update
-        g_base, g_y2 = kernels.split_columns(xp, g_y, start, L)
-        ops = kernels.step_transforms(xp, self.kind, L, g_y.dtype)
-        g_x2, g_w, g_s, g_alpha, g_alpha_prime = kernels.step_backward(
-            xp, g_y2, g_log_det, saved.w, saved.s, self.alpha, self.alpha_prime,
-            saved.steps, ops)
+        xp, start, inputs, Ws, w, s, steps = saved
+        split, join, cotangent, step_back, transforms, mlp_back = backend.bind(
+            xp, kernels.split_columns, kernels.join_columns, kernels.conditioner_cotangent,
+            kernels.step_backward, kernels.step_transforms, mlp_backward)
+        L = self.d_update
+        g_base, g_y2 = split(g_y, start, L)
+        g_x2, g_w, g_s, g_alpha, g_alpha_prime = step_back(
+            g_y2, g_log_det, w, s, self.alpha, self.alpha_prime, steps,
+            transforms(self.kind, L, g_y.dtype))
         if self.spectrum == "exp":
-            g_w = g_w * saved.w
+            g_w = g_w * w
         if self.kind == "circular":
             g_w = xp.real(xp.fft.fft(g_w, n=L, axis=-1))  # the rfft's VJP
-        g_out = kernels.conditioner_cotangent(xp, g_w, g_s, saved.s, g_y2)
-        g_x1, g_weights = mlp_backward(xp, g_out, saved.inputs, saved.Ws, self.activation)
+        g_x1, g_weights = mlp_back(cotangent(g_w, g_s, s, g_y2), inputs, Ws, self.activation)
         grads = {"conditioner": [{"W": gW, "b": gb} for gW, gb in
                                  zip(g_weights[0::2], g_weights[1::2])],
                  "log_alpha": g_alpha * self.alpha,
                  "log_alpha_prime": g_alpha_prime * self.alpha_prime}
-        return kernels.join_columns(xp, g_base, g_x2, start, g_x1), grads
+        return join(g_base, g_x2, start, g_x1), grads
 
 
 def _engine(engine):

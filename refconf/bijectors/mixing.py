@@ -1,5 +1,7 @@
 """Mixing and normalisation: permutations, Glow's invertible 1x1 convolution, ActNorm."""
 
+import functools
+
 import autograd.numpy as np
 import numpy as onp
 import scipy.linalg
@@ -282,25 +284,24 @@ class ActNorm(Bijector):
         x = y * xp.exp(self.log_scale) + self.loc
         return x, self._constant_log_det(y, -self._log_det(y, xp))
 
-    def _kernels(self, xp):
+    def _kernel(self, xp, kernel):
         # the compiled kernels take vectors; images use the readable ones
         if self.event_ndim == 1:
-            return actnorm_forward, actnorm_backward
-        return actnorm_forward.readable, actnorm_backward.readable
+            return kernel.bind(xp)
+        return functools.partial(kernel.readable, xp)
 
     def forward_saved(self, x):
         xp = backend.compute_namespace(x, self.loc, self.log_scale)
-        y, scale, log_det = self._kernels(xp)[0](xp, x, self.loc, self.log_scale)
-        return y, _spatial_size(x, self.event_ndim) * log_det, (y, scale)
+        y, scale, log_det = self._kernel(xp, actnorm_forward)(x, self.loc, self.log_scale)
+        return y, _spatial_size(x, self.event_ndim) * log_det, (xp, y, scale)
 
     def backward(self, saved, g_y, g_log_det):
         """``g_x = g_y exp(-log_scale)``, ``g_loc = -sum g_x``,
         ``g_log_scale = -sum g_y y - H W sum_b g_log_det`` (sums over the batch and the
         pixels): :func:`actnorm_backward`."""
-        xp = backend.compute_namespace(g_y, self.loc, self.log_scale)
-        y, scale = saved
+        xp, y, scale = saved
         gl_sum = _spatial_size(g_y, self.event_ndim) * xp.sum(g_log_det)
-        g_x, g_loc, g_log_scale = self._kernels(xp)[1](xp, g_y, y, scale, gl_sum)
+        g_x, g_loc, g_log_scale = self._kernel(xp, actnorm_backward)(g_y, y, scale, gl_sum)
         return g_x, {"loc": g_loc, "log_scale": g_log_scale}
 
 

@@ -22,15 +22,20 @@ import math
 import numpy as np
 
 from .. import backend
-from ..params import tree_leaves, tree_map
 
 __all__ = ["nll_and_grad", "nll_and_grad_on"]
 
 
-def _compute_dtype(params, x):
+def _leaves(params):
+    """The parameters' array leaves, in one pass."""
+    leaves = []
+    backend.map_leaves(leaves.append, params)
+    return leaves
+
+
+def _compute_dtype(leaves, x):
     """The namespace and the computing dtype of the parameters and the batch (one
     namespace for all: a clear error where NumPy and device arrays mix)."""
-    leaves = tree_leaves(params)
     if isinstance(x, np.ndarray) and all(isinstance(a, np.ndarray) for a in leaves):
         return np, np.result_type(*[a for a in leaves if a.dtype.kind == "f"], x.dtype)
     xp = backend.compute_namespace(x, *leaves)
@@ -46,6 +51,13 @@ def _cast(xp, dtype):
     if xp is np:
         return lambda a: np.ascontiguousarray(a, dtype=dtype)
     return lambda a: a if a.dtype == dtype else xp.astype(a, dtype)
+
+
+def _ready(xp, dtype, a):
+    """Whether ``a`` is already as :func:`_cast` makes it."""
+    if xp is np:
+        return isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
+    return a.dtype == dtype
 
 
 def nll_and_grad(model, params, x):
@@ -105,9 +117,12 @@ def nll_and_grad(model, params, x):
     ...                  g["steps"][1]["actnorm"]["loc"], rtol=1e-12))
     True
     """
-    xp, dtype = _compute_dtype(params, x)
+    leaves = _leaves(params)
+    xp, dtype = _compute_dtype(leaves, x)
     cast = _cast(xp, dtype)
-    flow = model.build(tree_map(cast, params))
+    if not all(_ready(xp, dtype, a) for a in leaves):
+        params = backend.map_leaves(cast, params)
+    flow = model.build(params)
     z, log_det, saved = flow.chain.forward_saved(cast(x))
     B = z.shape[0]
     log_p = -0.5 * xp.vecdot(z, z) - 0.5 * z.shape[-1] * math.log(2 * math.pi) + log_det
