@@ -29,7 +29,7 @@ def mlp_init(n_in, hidden, n_out, random_state=None, zero_output=True):
 
     Hidden layers use Glorot-uniform weights and zero biases. With ``zero_output`` the
     last layer is all zeros, so the network outputs 0 for every input: the coupling step
-    maps 0 to the identity (``w_hat = 1``, ``s = 1``, ``t = 0``, MATH.md section 4).
+    maps 0 to the identity (``w_hat = 1``, ``s = 1``, ``t = 0``, ``docs/theory/conf-step.md``).
 
     Examples
     --------

@@ -48,7 +48,7 @@ def _check_ndim(ndim):
 
 def _dct1n(x, ndim, xp, inverse=False):
     """DCT-I over the last ``ndim`` axes; an axis of length 1 is left alone (L = 1 is a
-    scalar multiply, MATH.md section 2)."""
+    scalar multiply, ``docs/theory/symmetric-convolution.md``)."""
     if backend.is_autograd(xp):
         transform = idct1 if inverse else dct1
         for axis in range(-ndim, 0):

@@ -1,4 +1,4 @@
-"""Every bijector against every law (``docs/theory/architecture.md``, "Tests").
+"""Every bijector against every law (``docs/architecture.md``, "Tests").
 
 One registry, :data:`REGISTRY`, maps a name to a builder ``(draw, dtype) -> (bijector,
 x)``; hypothesis draws the shapes and a seed, the builder draws random parameters far

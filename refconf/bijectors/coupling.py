@@ -4,7 +4,7 @@ import types
 
 import autograd.numpy as np
 import numpy as onp
-from autograd.tracer import getval
+from autograd.tracer import getval, isbox
 
 from .. import backend, spectral
 from ..conditioners import mlp, mlp_backward, mlp_forward
@@ -91,6 +91,8 @@ class ConvCoupling(HalfCoupling):
         if onp.shape(getval(log_alpha_prime)) != onp.shape(getval(log_alpha)):
             raise ValueError("log_alpha and log_alpha_prime must have the same shape (m,)")
         xp = backend.namespace(log_alpha, log_alpha_prime)
+        if xp is np and not (isbox(log_alpha) or isbox(log_alpha_prime)):
+            xp = onp  # no tracing: NumPy's own exp, without autograd's wrapper
         self.alpha = xp.exp(log_alpha)
         self.alpha_prime = xp.exp(log_alpha_prime)
         self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
@@ -203,10 +205,9 @@ def _engine(engine):
     """The engine a coupling step computes with: an object with ``name``, ``mlp``,
     ``conf_step`` and ``conf_step_inverse`` (a :class:`refconf.engines.Engine`), or the
     readable functions for ``"numpy"`` and None."""
-    if engine is None or engine == "numpy":
+    if engine is None or engine is READABLE or (isinstance(engine, str) and engine == "numpy"):
         return READABLE
-    if isinstance(engine, str) or not all(
-            hasattr(engine, a) for a in ("name", "mlp", "conf_step", "conf_step_inverse")):
+    if isinstance(engine, str) or getattr(engine, "conf_step_inverse", None) is None:
         raise ValueError(
             f"unknown engine {engine!r} for ConvCoupling: expected 'numpy' or an Engine "
             "from refconf.engines.get_engine (the model builder resolves engine names)")
