@@ -28,7 +28,7 @@ def _module_path(module, level, current):
     else:
         if not (module or "").startswith("refconf"):
             return None
-        base, module = ROOT.parent, module
+        base = ROOT.parent
     return base.joinpath(*module.split(".")) if module else base
 
 
@@ -99,6 +99,6 @@ print("ran without numba")
 
 def test_the_array_api_path_runs_without_numba():
     result = subprocess.run([sys.executable, "-c", _WITHOUT_NUMBA], capture_output=True,
-                            text=True, cwd=ROOT.parent, timeout=300)
+                            text=True, cwd=ROOT.parent, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "ran without numba" in result.stdout

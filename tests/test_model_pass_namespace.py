@@ -22,8 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 
-from refconf import backend
-from refconf import transforms
+from refconf import backend, transforms
 from refconf.engines import nll_and_grad
 from refconf.flows import conf
 from refconf.params import flatten, ravel
