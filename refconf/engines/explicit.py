@@ -66,9 +66,10 @@ def nll_and_grad(model, params, x):
     Parameters
     ----------
     model : refconf.flows.FlowModel
-        Anything whose ``build(params)`` gives a :class:`refconf.flows.Flow` whose chain
-        and base density have explicit reverse passes, and whose chain's gradient has
-        the structure of ``params``.
+        Anything whose ``build(params)`` gives a :class:`refconf.flows.Flow` with a
+        standard normal base and a chain of one keyed :class:`~refconf.bijectors.Chain`
+        per entry of ``params["steps"]`` (as :meth:`~refconf.flows.FlowModel.build`
+        makes), every bijector with an explicit reverse pass.
     params : pytree
         The model's parameters (:meth:`~refconf.flows.FlowModel.init_params`): NumPy
         arrays, or arrays of one array-API library (moved with
