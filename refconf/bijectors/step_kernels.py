@@ -57,11 +57,14 @@ def conditioner_outputs(xp, out, m, L):
 
 @backend.compiled_override(_NUMBA)
 def conditioner_cotangent(xp, g_ow, g_s, s, g_t):
-    """The conditioner output's cotangent from its parts' (the layout of
-    :func:`conditioner_outputs` reversed), the scales' taken through ``s = exp(o_s)``::
+    """The cotangent of the conditioner output from those of its parts (the layout of
+    :func:`conditioner_outputs` reversed), the scales' through ``s = exp(o_s)``::
 
-        g_out[b, i L + j] = g_ow[i, b, j],   g_out[b, (m + i) L + j] = g_s[i, b, j] s[i, b, j],
-        g_out[b, 2 m L + j] = g_t[b, j]
+        g_out[b, i L + j]         = g_ow[i, b, j]
+        g_out[b, (m + i) L + j]   = g_s[i, b, j] s[i, b, j]
+        g_out[b, 2 m L + j]       = g_t[b, j]
+
+    Returns ``g_out`` (``B x (2m + 1) L``).
     """
     B, L = g_t.shape
     return xp.reshape(xp.concat([xp.permute_dims(g_ow, (1, 0, 2)),
