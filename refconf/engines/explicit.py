@@ -35,14 +35,19 @@ def _leaves(params):
 
 def _compute_dtype(leaves, x):
     """The namespace and the computing dtype of the parameters and the batch (one
-    namespace for all: a clear error where NumPy and device arrays mix)."""
-    if isinstance(x, np.ndarray) and all(isinstance(a, np.ndarray) for a in leaves):
-        return np, np.result_type(*[a for a in leaves if a.dtype.kind == "f"], x.dtype)
+    namespace for all: a clear error where NumPy and device arrays mix), and whether
+    every leaf already is an array of that dtype (C-contiguous in NumPy, where the
+    compiled kernels read it)."""
+    if isinstance(x, np.ndarray) and all(type(a) is np.ndarray for a in leaves):
+        dtypes = {a.dtype for a in leaves if a.dtype.kind == "f"}
+        dtype = np.result_type(*dtypes, x.dtype)
+        ready = dtypes == {dtype} and all(a.flags.c_contiguous for a in leaves)
+        return np, dtype, ready
     xp = backend.compute_namespace(x, *leaves)
     if xp is np:  # NumPy-convertible leaves (lists, scalars)
-        return np, np.result_type(*[np.asarray(a) for a in leaves], np.result_type(x))
-    real = [a for a in leaves if xp.isdtype(a.dtype, "real floating")]
-    return xp, xp.result_type(*real, x)
+        return np, np.result_type(*[np.asarray(a) for a in leaves], np.result_type(x)), False
+    dtype = xp.result_type(*[a for a in leaves if xp.isdtype(a.dtype, "real floating")], x)
+    return xp, dtype, all(a.dtype == dtype for a in leaves)
 
 
 def _cast(xp, dtype):
@@ -51,13 +56,6 @@ def _cast(xp, dtype):
     if xp is np:
         return lambda a: np.ascontiguousarray(a, dtype=dtype)
     return lambda a: a if a.dtype == dtype else xp.astype(a, dtype)
-
-
-def _ready(xp, dtype, a):
-    """Whether ``a`` is already as :func:`_cast` makes it."""
-    if xp is np:
-        return isinstance(a, np.ndarray) and a.dtype == dtype and a.flags.c_contiguous
-    return a.dtype == dtype
 
 
 def nll_and_grad(model, params, x):
@@ -118,10 +116,9 @@ def nll_and_grad(model, params, x):
     ...                  g["steps"][1]["actnorm"]["loc"], rtol=1e-12))
     True
     """
-    leaves = _leaves(params)
-    xp, dtype = _compute_dtype(leaves, x)
+    xp, dtype, ready = _compute_dtype(_leaves(params), x)
     cast = _cast(xp, dtype)
-    if not all(_ready(xp, dtype, a) for a in leaves):
+    if not ready:
         params = backend.map_leaves(cast, params)
     flow = model.build(params)
     z, log_det, saved = flow.chain.forward_saved(cast(x))
