@@ -27,7 +27,6 @@ from .bijectors import (
     SLog,
     SymmetricConv,
 )
-from .estimator import ConfDensity
 from .flows import Flow, FlowModel, StandardNormal, conf
 from .params import load_checkpoint, load_model, save_checkpoint, save_model
 from .spectral import (
@@ -40,7 +39,21 @@ from .spectral import (
     symmetric_log_abs_det,
     symmetric_spectrum,
 )
-from .train import FitResult, fit
+
+# the training loop and the estimator load on first use: the CPU training loop compiles
+# with numba (a core dependency), and the model, its bijectors and the device path
+# (engine="cupy") import without it
+_LAZY = {"ConfDensity": "estimator", "FitResult": "train", "fit": "train"}
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in ("estimator", "train"):
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "__version__",

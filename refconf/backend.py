@@ -25,6 +25,7 @@ Examples
 array([1., 1., 1.], dtype=float32)
 """
 
+import functools
 import importlib
 import importlib.util
 import sys
@@ -35,13 +36,67 @@ import autograd.numpy as anp
 import numpy as onp
 from autograd.tracer import getval, isbox
 
-from .engines import EngineUnavailableError
-
-__all__ = ["namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
+__all__ = ["EngineUnavailableError", "bind", "compiled_override", "compute_namespace", "namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
            "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value", "is_parameter",
            "parameter_leaves"]
 
 _HOST_SCALARS = (bool, int, float, complex, onp.generic)
+
+
+class EngineUnavailableError(ImportError, ValueError):
+    """An engine or backend whose package (or device) is not available (a ``ValueError``
+    too, so command-line and estimator callers report it like any other bad argument)."""
+
+
+def compiled_override(module):
+    """Decorator: a namespace-generic kernel ``kernel(xp, *args)`` whose NumPy case is the
+    function of the same name in the compiled-override ``module`` (imported on first
+    NumPy call, so other namespaces never import numba).
+
+    The readable kernel is the definition: the override computes the same values (the
+    tier-equality tests compare them), faster. The undecorated kernel stays reachable as
+    ``kernel.readable``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import array_api_strict as xps
+    >>> @compiled_override("math")
+    ... def sqrt(xp, a):
+    ...     return xp.sqrt(a)
+    >>> sqrt(np, 4.0), float(sqrt(xps, xps.asarray(4.0)))
+    (2.0, 2.0)
+    """
+    def decorate(readable):
+        bound = {}
+
+        def bind(xp):
+            """The kernel for the namespace ``xp``, with ``xp`` bound: the override for
+            NumPy, the readable kernel otherwise (one dictionary look-up per call)."""
+            try:
+                return bound[xp]
+            except KeyError:
+                if xp is onp or xp is anp:
+                    fn = getattr(importlib.import_module(module), readable.__name__)
+                else:
+                    fn = functools.partial(readable, xp)
+                return bound.setdefault(xp, fn)
+
+        def kernel(xp, *args):
+            return bind(xp)(*args)
+
+        functools.update_wrapper(kernel, readable)
+        kernel.readable, kernel.bind = readable, bind
+        return kernel
+
+    return decorate
+
+
+def bind(xp, *kernels):
+    """The :func:`compiled_override` kernels ``kernels`` for the namespace ``xp``, each
+    with ``xp`` bound (a tuple): a layer binds its kernels once per pass and calls them
+    without a dispatch each."""
+    return tuple(kernel.bind(xp) for kernel in kernels)
 
 _GPU_INSTALL = 'pip install "refconf[gpu]" (which installs cupy-cuda12x)'
 
@@ -122,6 +177,15 @@ def is_autograd(xp):
     return xp is anp
 
 
+def compute_namespace(*arrays):
+    """:func:`namespace`, with plain ``numpy`` for NumPy arrays: the namespace of an
+    explicit (not autograd-traced) computation, where ``numpy``'s own functions are
+    faster than autograd's wrappers and the compiled overrides apply
+    (:func:`compiled_override`)."""
+    xp = namespace(*arrays)
+    return onp if xp is anp else xp
+
+
 def map_leaves(fn, tree):
     """``tree`` with every leaf ``a`` replaced by ``fn(a)``; dicts, lists and tuples are
     the inner nodes (everything else, arrays included, is a leaf).
@@ -188,7 +252,7 @@ def require_cupy():
 
     Raises
     ------
-    refconf.engines.EngineUnavailableError
+    EngineUnavailableError
         Naming what is missing: the cupy package, or a CUDA device and driver. There is
         no fallback to the CPU.
 

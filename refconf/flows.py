@@ -111,7 +111,7 @@ class Flow:
         return self.chain.forward(x, validate=False)
 
     def log_prob(self, x):
-        """``log p(x) = log base(z) + log|det dz/dx|`` per sample (MATH.md section 0).
+        """``log p(x) = log base(z) + log|det dz/dx|`` per sample (``docs/theory/change-of-variables.md``).
 
         Computed in the flow's namespace (NumPy or device input; the result lives where
         the flow's parameters do). A sample whose forward pass overflows (an expanding
@@ -159,10 +159,12 @@ class Flow:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         z = self._in_namespace(self.base.sample(int(n), random_state))
         z = backend.asarray(self.namespace, z, dtype=self.dtype)
+        if not backend.is_autograd(self.namespace):
+            return self.chain.inverse(z, validate=False)[0]
         if threads is None:
             threads = block_threads(int(n), SAMPLE_ROWS_PER_THREAD)
         threads = min(int(threads), int(n))
-        if threads == 1 or not backend.is_autograd(self.namespace):
+        if threads == 1:
             return self.chain.inverse(z, validate=False)[0]
         return onp.concatenate(map_row_blocks(
             lambda rows: self.chain.inverse(rows, validate=False)[0], z, threads))
@@ -241,16 +243,21 @@ class FlowModel:
 
     def _step(self, k, step, engine="numpy"):
         s = self.spec
-        layers = []
+        layers, keys = [], []
         if s["actnorm"]:
             layers.append(ActNorm(**step["actnorm"]))
+            keys.append("actnorm")
         layers.append(ConvCoupling(
             step["coupling"]["conditioner"], step["coupling"]["log_alpha"],
             step["coupling"]["log_alpha_prime"], kind=s["kind"], spectrum=s["spectrum"],
             activation=s["activation"], swap=self._swap(k), engine=engine))
+        keys.append("coupling")
         if k < int(s["steps"]) - 1 or s["mixing"] == "1x1":
             layers.append(self._mixing(k, step))
-        return Chain(layers)
+            keys.append("mixing")
+        # keyed like the step's parameters, so the chain's explicit gradient has their
+        # structure (refconf.engines.nll_and_grad)
+        return Chain(layers, keys=keys)
 
     def _mixing(self, k, step):
         s = self.spec

@@ -18,7 +18,6 @@ setting for all of the CPU engine's parallelism.
 import functools
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
@@ -35,6 +34,8 @@ def _blas():
 def block_threads(n, min_rows):
     """Threads for a batch of ``n`` rows: ``numba.get_num_threads()``, at most one per
     ``min_rows`` rows (1 for a small batch)."""
+    import numba  # a core dependency, imported by the CPU path only
+
     return max(1, min(numba.get_num_threads(), n // min_rows))
 
 

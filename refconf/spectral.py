@@ -37,6 +37,7 @@ __all__ = [
     "circular_deconv",
     "circular_log_abs_det",
     "check_invertible",
+    "hermitian_weights",
 ]
 
 
@@ -47,7 +48,7 @@ def _check_ndim(ndim):
 
 def _dct1n(x, ndim, xp, inverse=False):
     """DCT-I over the last ``ndim`` axes; an axis of length 1 is left alone (L = 1 is a
-    scalar multiply, MATH.md section 2)."""
+    scalar multiply, ``docs/theory/symmetric-convolution.md``)."""
     if backend.is_autograd(xp):
         transform = idct1 if inverse else dct1
         for axis in range(-ndim, 0):
@@ -268,7 +269,7 @@ def circular_deconv(y, w_half, ndim=1):
     return _irfftn(_rfftn(y, ndim, xp) / w_half, np.shape(y)[-1], ndim, xp)
 
 
-def _hermitian_weights(n):
+def hermitian_weights(n):
     """Multiplicity of each half-spectrum bin in the full spectrum: 1 for DC (and Nyquist
     when ``n`` is even), 2 for the interior bins, whose conjugates are dropped."""
     c = onp.full(_half_bins(n), 2.0)
@@ -314,5 +315,5 @@ def circular_log_abs_det(w_half, n, ndim=1, event_ndim=None):
         )
     event_ndim = ndim if event_ndim is None else event_ndim
     xp = backend.namespace(w_half)
-    terms = backend.asarray(xp, _hermitian_weights(n)) * xp.log(xp.abs(w_half))
+    terms = backend.asarray(xp, hermitian_weights(n)) * xp.log(xp.abs(w_half))
     return xp.sum(terms, axis=tuple(range(-event_ndim, 0)))

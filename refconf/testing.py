@@ -79,7 +79,9 @@ def check_bijector(bijector, x, rtol=None, jacobian=True):
     batch = x.shape[: x.ndim - event_ndim]
     y, log_det = bijector.forward(x)
     x_back, log_det_inv = bijector.inverse(y)
-    for name, value, shape in [("forward output", y, x.shape), ("forward log_det", log_det, batch),
+    # the output event may have another shape (a squeeze), never another size
+    y_shape = batch + tuple(np.shape(y)[len(batch):]) if np.size(y) == x.size else x.shape
+    for name, value, shape in [("forward output", y, y_shape), ("forward log_det", log_det, batch),
                                ("inverse output", x_back, x.shape),
                                ("inverse log_det", log_det_inv, batch)]:
         if np.shape(value) != shape:

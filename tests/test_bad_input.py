@@ -1,5 +1,5 @@
 """Bad input at every public boundary raises ValueError with a message that says what
-was wrong (DESIGN.md "Bad input gets a clear error"). Each ``match`` names the problem,
+was wrong (``docs/architecture.md``, "Bad input"). Each ``match`` names the problem,
 so a generic error from deep inside numpy would not pass. The command line's catalogue (at
 the end) checks one line on stderr, the exit code, and that no file changed."""
 

@@ -1,4 +1,4 @@
-"""Every bijector against every law (DESIGN.md "Tests").
+"""Every bijector against every law (``docs/architecture.md``, "Tests").
 
 One registry, :data:`REGISTRY`, maps a name to a builder ``(draw, dtype) -> (bijector,
 x)``; hypothesis draws the shapes and a seed, the builder draws random parameters far
@@ -60,6 +60,7 @@ from refconf import (
 )
 from refconf.bijectors import AffineCoupling, ConvCoupling, Logit, MaskedAutoregressive
 from refconf.bijectors.coupling import split_sizes
+from refconf.bijectors.squeeze import Squeeze
 from refconf.conditioners import mlp_init
 from refconf.testing import check_bijector, check_vjp
 
@@ -246,6 +247,13 @@ def _actnorm(event_ndim):
     return build
 
 
+def _squeeze(draw, dtype):
+    """Space-to-depth of 1 x 4 x 4 and 3 x 4 x 4 images."""
+    C = draw(st.sampled_from([1, 3]), label="C")
+    rng = _rng(draw)
+    return Squeeze(), S.cast(S.data(rng, _batch(draw) + (C, 4, 4)), dtype)
+
+
 #: Chains compose up to nine maps and their condition numbers multiply, so their members
 #: are drawn from a narrower (still far from identity) range: |spectra| and |scales| in
 #: [0.3, 3] with mixed signs.
@@ -332,6 +340,7 @@ REGISTRY = {
     "masked_autoregressive": _masked_autoregressive,
     "chain_vector": _chain("vector"),
     "chain_image": _chain("image"),
+    "squeeze": _squeeze,
 }
 REGISTRY.update({
     "inverse_symmetric_conv_2d": _inverse_of("symmetric_conv_2d"),
@@ -340,6 +349,7 @@ REGISTRY.update({
     "inverse_logit": _inverse_of("logit"),
     "inverse_invertible_1x1_image": _inverse_of("invertible_1x1_image"),
     "inverse_chain_vector": _inverse_of("chain_vector"),
+    "inverse_squeeze": _inverse_of("squeeze"),
 })
 
 FLOAT64_ONLY = {"lemma1_abs", "lemma1_smooth"}

@@ -69,7 +69,7 @@ def test_coupling_laws_at_random_parameters(case):
 @pytest.mark.parametrize("kind", ["symmetric", "circular"])
 def test_coupling_matches_eqs_4_and_5_written_out(kind):
     """y2 = F_1(F_2(x2)) + t with F_i(h) = g_a'(s_i f_a(w_i * h)), and the log-det
-    formula of MATH.md section 4, from the conditioner outputs by hand."""
+    formula of ``docs/theory/conf-step.md``, from the conditioner outputs by hand."""
     rng = np.random.default_rng(7)
     m, d1, d2 = 2, 3, 4
     conditioner, log_alpha, log_alpha_prime = random_coupling_params(d1, d2, m, rng)

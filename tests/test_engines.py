@@ -11,6 +11,7 @@ import functools
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import autograd.numpy as anp
@@ -21,15 +22,14 @@ from autograd.test_util import check_grads
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from refconf import conditioners, engines, spectral
-from refconf.bijectors import coupling
+from refconf import conditioners, engines, spectral, transforms
+from refconf.bijectors import _step_kernels_numba, coupling, step_kernels
 from refconf.bijectors.coupling import ConvCoupling, split_sizes
 from refconf.cli import main
 from refconf.engines import (
     EngineUnavailableError,
-    array_kernels,
     get_engine,
-    model_pass,
+    nll_and_grad,
     numba_engine,
     resolve_engine,
 )
@@ -131,7 +131,7 @@ def test_step_values_log_dets_and_gradients_equal_the_readable_engine(case, inve
 @pytest.mark.parametrize("inverse", [False, True])
 def test_fft_path_equals_the_readable_engine(kind, d2, inverse):
     """Long signals take the FFT path (FFT_MIN_LENGTH); the same one-to-one check."""
-    assert d2 >= numba_engine.FFT_MIN_LENGTH[kind]
+    assert d2 >= transforms.FFT_MIN_LENGTH[kind]
     args = random_step_args(kind, d2, m=2, batch=3, seed=d2)
     if inverse:
         args[0] = NUMPY.conf_step(*args, kind=kind)[0]
@@ -161,7 +161,7 @@ def test_inverse_step_undoes_the_step(case):
 def test_step_primitives_pass_check_grads(kind, d2, inverse):
     """The primitives themselves, in all array arguments at once, on both transform paths
     (dense matrix; FFT from FFT_MIN_LENGTH) and in both directions."""
-    assert (d2 >= numba_engine.FFT_MIN_LENGTH[kind]) == (d2 in (65, 257))
+    assert (d2 >= transforms.FFT_MIN_LENGTH[kind]) == (d2 in (65, 257))
     args = random_step_args(kind, d2, m=2, batch=2, seed=d2)
     if inverse:
         args[0] = NUMPY.conf_step(*args, kind=kind)[0]
@@ -208,8 +208,10 @@ def test_matrix_and_fft_transforms_agree_with_spectral_and_are_adjoint(kind, L):
     else:
         w = S.half_spectrum(rng, (B, L), 1)
         conv, deconv = spectral.circular_conv, spectral.circular_deconv
-    for ops in (numba_engine._MatrixTransforms(kind, L, h.dtype),
-                numba_engine._FFTTransforms(kind, L, h.dtype)):
+    for ops in (_step_kernels_numba.CompiledMatrixTransforms(kind, L, h.dtype),
+                _step_kernels_numba.NumpyFFTTransforms(kind, L, h.dtype),
+                transforms.MatrixTransforms(np, kind, L, h.dtype),
+                transforms.FFTTransforms(np, kind, L, h.dtype)):
         u, U = ops.conv(h, w)
         assert_close(u, conv(h, w))
         gh, gw = ops.conv_vjp(g, w, U)
@@ -355,7 +357,8 @@ def test_coupling_with_either_engine_is_the_same_bijector(case):
     log_alpha = rng.normal(0.0, 0.5, size=case["m"])
     log_alpha_prime = log_alpha + rng.normal(0.0, 0.3, size=case["m"])
     options = {k: case[k] for k in ("kind", "spectrum", "activation", "swap")}
-    fast, readable = (ConvCoupling(conditioner, log_alpha, log_alpha_prime, engine=e, **options)
+    fast, readable = (ConvCoupling(conditioner, log_alpha, log_alpha_prime, engine=get_engine(e),
+                                    **options)
                       for e in ("numba", "numpy"))
     x = rng.normal(size=(3, case["dim"]))
     for a, b in zip(fast.forward(x) + fast.inverse(x), readable.forward(x) + readable.inverse(x)):
@@ -393,7 +396,7 @@ def test_model_pass_equals_autograd_of_the_readable_model(case):
     # gates compounding past the float range, or to near it, where round-off grows
     # with the values: no meaningful comparison
     assume(abs(loss(params)) < 1e8)
-    nll, grads = model_pass.nll_and_grad(model, params, x)
+    nll, grads = nll_and_grad(model, params, x)
     expected = flatten(grad(loss)(params))[0]
     np.testing.assert_allclose(nll, loss(params), rtol=1e-12)
     np.testing.assert_allclose(ravel(grads), expected, rtol=0,
@@ -405,9 +408,9 @@ def test_model_pass_runs_in_float32_within_float32_precision(kind):
     case = {"dim": 7, "kind": kind, "mixing": "1x1", "spectrum": "raw", "activation": "tanh",
             "actnorm": True, "steps": 2, "m": 2, "seed": 4}
     model, params, x = _perturbed_model(case)
-    nll, grads = model_pass.nll_and_grad(model, params, x)
+    nll, grads = nll_and_grad(model, params, x)
     single = flatten(params)[1](flatten(params)[0].astype(np.float32))
-    nll32, grads32 = model_pass.nll_and_grad(model, single, x.astype(np.float32))
+    nll32, grads32 = nll_and_grad(model, single, x.astype(np.float32))
     g, g32 = ravel(grads), ravel(grads32)
     assert g32.dtype == np.float32
     np.testing.assert_allclose(nll32, nll, rtol=1e-5)
@@ -422,7 +425,11 @@ def test_layout_kernels_equal_the_array_expressions(B, D, data):
     start = data.draw(st.integers(0, D - L))
     rng = np.random.default_rng(B * 100 + D * 10 + L)
     x = rng.normal(size=(B, 2 * D))[:, ::-2]  # a strided view, as after a reversal
-    numpy_kernels, compiled = array_kernels.array_kernels(np), model_pass._NUMPY_KERNELS
+    numpy_kernels = types.SimpleNamespace(**{
+        name: functools.partial(getattr(step_kernels, name).readable, np)
+        for name in ("split_columns", "join_columns", "conditioner_outputs",
+                     "conditioner_cotangent")})
+    compiled = _step_kernels_numba
     rest, part = compiled.split_columns(x, start, L)
     rest_e, part_e = numpy_kernels.split_columns(x, start, L)
     np.testing.assert_array_equal(rest, rest_e)
@@ -450,7 +457,7 @@ def test_fit_checks_the_shape_of_an_explicit_gradient():
         return -anp.mean(model.build(p).log_prob(batch))
 
     def partial_gradient(p, batch):
-        value, grads = model_pass.nll_and_grad(model, p, batch)
+        value, grads = nll_and_grad(model, p, batch)
         return value, {"steps": grads["steps"][:1]}
 
     with pytest.raises(ValueError, match="gradient returned"):
@@ -470,7 +477,7 @@ def test_trained_parameters_are_the_same_with_either_engine():
                 return -anp.mean(model.build(p, engine=name).log_prob(batch))
 
             def gradient(p, batch, model=model):
-                return model_pass.nll_and_grad(model, p, batch)
+                return nll_and_grad(model, p, batch)
 
             result = fit(loss, params, X, epochs=3, batch_size=32, learning_rate=1e-2,
                          random_state=0, progress=False,

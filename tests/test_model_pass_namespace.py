@@ -1,16 +1,16 @@
-"""The explicit training pass (refconf.engines.model_pass) in a non-NumPy array namespace.
+"""The explicit training pass (refconf.engines.nll_and_grad) in a non-NumPy array namespace.
 
 ``array_api_strict`` stands in for CuPy (it implements only the standard and refuses
 NumPy arrays in its operations), so a pass that silently computes in NumPy fails here:
 
-* :func:`~refconf.engines.model_pass.nll_and_grad` on ``array_api_strict`` parameters
+* :func:`~refconf.engines.nll_and_grad` on ``array_api_strict`` parameters
   and data equals the NumPy (numba-kernel) pass, which ``tests/test_engines.py`` checks
   against autograd of the readable model: CONF models of both kinds, every mixing, raw
   and exp spectra, tanh and relu, ActNorm on and off, odd and even dimension, 1 to 3
   layers per step, at parameters far from the identity (nll ``rtol = 1e-12``, gradient
   ``atol = 1e-10 * max|grad|``); the gradient is a pytree of ``array_api_strict`` arrays
   with the parameters' structure and shapes;
-* the FFT transforms of :mod:`refconf.engines.array_kernels` (and their transposes)
+* the FFT transforms of :mod:`refconf.transforms` (and their transposes)
   equal its dense-matrix transforms, and a whole pass through them the NumPy pass;
 * float32 parameters give float32 gradients within float32 precision;
 * a few :func:`refconf.train.fit` steps with the gradient computed in ``array_api_strict``
@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 
-from refconf import backend
-from refconf.engines import array_kernels, model_pass
+from refconf import backend, transforms
+from refconf.engines import nll_and_grad
 from refconf.flows import conf
 from refconf.params import flatten, ravel
 from refconf.train import fit
@@ -43,12 +43,12 @@ def _leaves_are_strict(tree):
 
 
 def _strict_pass(model, params, x):
-    return model_pass.nll_and_grad(model, backend.to_device(params, xps),
+    return nll_and_grad(model, backend.to_device(params, xps),
                                    backend.to_device(x, xps))
 
 
 def _assert_same_pass(model, params, x, rtol=1e-12, atol=1e-10):
-    nll, grads = model_pass.nll_and_grad(model, params, x)
+    nll, grads = nll_and_grad(model, params, x)
     assert np.isfinite(nll)
     nll_s, grads_s = _strict_pass(model, params, x)
     assert backend.namespace(nll_s) is xps
@@ -65,7 +65,7 @@ def test_pass_in_array_api_strict_equals_the_numpy_pass(case):
     model, params, x = _perturbed_model(case, scale=0.12)
     readable = -np.mean(model.build(params, engine="numpy").log_prob(x))
     # gates compounding past the float range: no gradient
-    assume(np.isfinite(readable) and np.isfinite(model_pass.nll_and_grad(model, params, x)[0]))
+    assume(np.isfinite(readable) and np.isfinite(nll_and_grad(model, params, x)[0]))
     _assert_same_pass(model, params, x)
 
 
@@ -79,8 +79,8 @@ def test_fft_transforms_equal_the_matrix_transforms(kind, L):
         w = w + 0.3j * rng.normal(size=(4, nb))
     h, gu = rng.normal(size=(4, L)), rng.normal(size=(4, L))
     h, gu, w = (backend.to_device(a, xps) for a in (h, gu, w))
-    fft = array_kernels.FFTTransforms(xps, kind, L, xps.float64)
-    dense = array_kernels.MatrixTransforms(xps, kind, L, xps.float64)
+    fft = transforms.FFTTransforms(xps, kind, L, xps.float64)
+    dense = transforms.MatrixTransforms(xps, kind, L, xps.float64)
     (u, U), (u_d, U_d) = fft.conv(h, w), dense.conv(h, w)
     (gh, gw), (gh_d, gw_d) = fft.conv_vjp(gu, w, U), dense.conv_vjp(gu, w, U_d)
     for a, b in [(u, u_d), (U, U_d), (gh, gh_d), (gw, gw_d), (fft.weights, dense.weights)]:
@@ -90,14 +90,16 @@ def test_fft_transforms_equal_the_matrix_transforms(kind, L):
 
 @pytest.mark.parametrize("kind, mixing, dim", [("symmetric", "1x1", 9), ("circular", "reverse", 8),
                                                ("circular", "permutation", 7)])
-def test_pass_through_the_fft_transforms_equals_the_numpy_pass(monkeypatch, kind, mixing, dim):
-    monkeypatch.setattr(model_pass, "_namespace_kernels", lambda xp: array_kernels.array_kernels(
-        xp, fft_min_length={"symmetric": 2, "circular": 2}))
+def test_pass_through_the_fft_transforms_equals_the_numpy_pass(monkeypatch, request, kind, mixing,
+                                                               dim):
+    monkeypatch.setattr(transforms, "FFT_MIN_LENGTH", {"symmetric": 2, "circular": 2})
+    transforms.transforms.cache_clear()
+    request.addfinalizer(transforms.transforms.cache_clear)
     case = {"dim": dim, "kind": kind, "mixing": mixing, "spectrum": "exp",
             "activation": "relu", "actnorm": True, "steps": 2, "m": 2, "seed": 3}
     model, params, x = _perturbed_model(case, scale=0.1)
-    ops = model_pass._namespace_kernels(xps).transforms(kind, dim // 2, xps.float64)
-    assert isinstance(ops, array_kernels.FFTTransforms)
+    ops = transforms.transforms(xps, kind, dim // 2, xps.float64)
+    assert isinstance(ops, transforms.FFTTransforms)
     _assert_same_pass(model, params, x)
 
 
@@ -108,7 +110,7 @@ def test_pass_in_array_api_strict_runs_in_float32(kind):
     model, params, x = _perturbed_model(case)
     theta, unflatten = flatten(params)
     single = unflatten(theta.astype(np.float32))
-    nll, grads = model_pass.nll_and_grad(model, params, x)
+    nll, grads = nll_and_grad(model, params, x)
     nll32, grads32 = _strict_pass(model, single, x.astype(np.float32))
     assert nll32.dtype == xps.float32 and _leaves_are_strict(grads32)
     g32 = ravel(backend.to_numpy(grads32))
@@ -122,7 +124,7 @@ def test_pass_refuses_numpy_data_with_device_parameters():
     x = np.random.default_rng(0).normal(size=(5, 4))
     params = backend.to_device(model.init_params(x, random_state=0), xps)
     with pytest.raises(ValueError, match="different devices"):
-        model_pass.nll_and_grad(model, params, x)
+        nll_and_grad(model, params, x)
 
 
 def test_training_with_the_array_api_pass_equals_the_numpy_pass():
@@ -136,7 +138,7 @@ def test_training_with_the_array_api_pass_equals_the_numpy_pass():
             return -np.mean(model.build(p, engine="numpy").log_prob(batch))
 
         def numpy_gradient(p, batch, model=model):
-            return model_pass.nll_and_grad(model, p, batch)
+            return nll_and_grad(model, p, batch)
 
         def strict_gradient(p, batch, model=model):
             nll, grads = _strict_pass(model, p, batch)

@@ -82,7 +82,7 @@ def test_cli_writes_every_model_and_dataset_with_the_paper_numbers(data_dir, tmp
     for row in ("CONF (this run)", "CONF (paper)", "Real NVP (this run)", "Real NVP (paper)",
                 "Glow (this run)", "MAF (this run)", "Gaussian (this run)", "FFJORD (paper)"):
         assert row in markdown
-    # the paper's Table 1 as printed there: CONF, MAF, Real NVP, Glow, FFJORD
+    # the paper's Table 1 (``docs/tutorials/uci-table1.md``): CONF, MAF, Real NVP, Glow, FFJORD
     for number in ("-0.49", "11.46", "-0.24", "17.70", "-0.17", "18.71", "18.92", "-0.46",
                    "14.92"):
         assert number in markdown

@@ -1,6 +1,6 @@
 """Symmetric (DCT-I) and circular (DFT) convolutions of refconf/spectral.py against the
-reference tier: direct sums, circulant and DCT-I matrices, dense Jacobians (MATH.md
-sections 1 and 2)."""
+reference tier: direct sums, circulant and DCT-I matrices, dense Jacobians
+(``docs/theory/circular-convolution.md``, ``docs/theory/symmetric-convolution.md``)."""
 
 import autograd.numpy as anp
 import numpy as np

@@ -100,7 +100,7 @@ def test_half_spectrum_log_det_without_the_interior_weights_is_caught():
 
 
 def test_orthonormal_forward_with_unnormalised_inverse_is_caught():
-    """MATH.md section 2: never mix norm="ortho" with the unnormalised pair."""
+    """docs/theory/symmetric-convolution.md: never mix norm="ortho" with the unnormalised pair."""
 
     class Mixed(Faulty):
         def _forward(self, x):

@@ -320,7 +320,7 @@ def crossover(args):
 
 
 def _crossover(args):
-    from refconf.engines import numba_engine as ne
+    from refconf.bijectors._step_kernels_numba import CompiledMatrixTransforms, NumpyFFTTransforms
 
     rng = np.random.default_rng(0)
     table = {}
@@ -334,8 +334,8 @@ def _crossover(args):
                 w = rng.normal(size=(B, nb)) + (0 if kind == "symmetric" else 1j)
                 times = [_median_time(functools.partial(_conv_and_vjp, ops, h, w), 20,
                                       time.process_time)
-                         for ops in (ne._MatrixTransforms(kind, L, h.dtype),
-                                     ne._FFTTransforms(kind, L, h.dtype))]
+                         for ops in (CompiledMatrixTransforms(kind, L, h.dtype),
+                                     NumpyFFTTransforms(kind, L, h.dtype))]
                 ratios[L] = times[0] / times[1]
             table[f"{kind} B={B}"] = ratios
             print(f"  matrix/FFT time, {kind:9s} B={B:5d}: "
@@ -353,7 +353,11 @@ def parallel(args):
     over the batch rows)."""
     import numba
 
-    from refconf.engines import _numba
+    from refconf import _conditioners_numba
+    from refconf.bijectors import _elementwise_numba
+
+    kernels = {"slog_gates_vjp": _elementwise_numba, "slog_gates_inverse_vjp": _elementwise_numba,
+               "activation_vjp": _conditioners_numba}
 
     rng = np.random.default_rng(0)
     rows = []
@@ -365,7 +369,7 @@ def parallel(args):
                  "slog_gates_inverse_vjp": (a, b[:, 0].copy(), c, np.tanh(c), a, s, 0.7, 1.3),
                  "activation_vjp": (a, np.tanh(b), True)}
         for name, kernel_args in calls.items():
-            serial = getattr(_numba, name)
+            serial = getattr(kernels[name], name)
             threaded = numba.njit(parallel=True)(serial.py_func)
             threaded(*kernel_args)
             t_serial = _median_time(functools.partial(serial, *kernel_args), 50)
@@ -398,8 +402,9 @@ def _profile_worker(base):
     import autograd.numpy as anp
     from autograd import value_and_grad
 
-    from refconf.engines import model_pass
-    from refconf.engines import numba_engine as ne
+    from refconf import _conditioners_numba as compiled_mlp
+    from refconf.bijectors import _step_kernels_numba as compiled_step
+    from refconf.engines import nll_and_grad
     from refconf.params import flatten, ravel
     from refconf.train import _adam_step_inplace
 
@@ -416,7 +421,7 @@ def _profile_worker(base):
     result["objective: numpy engine (autograd)"] = _median_time(
         functools.partial(readable, x), repeats, clock)
     result["objective: numba engine (explicit pass)"] = _median_time(
-        lambda: ravel(model_pass.nll_and_grad(model, unflatten(x), X)[1]), repeats, clock)
+        lambda: ravel(nll_and_grad(model, unflatten(x), X)[1]), repeats, clock)
     result["unflatten + ravel of the gradient"] = _median_time(
         lambda: ravel(unflatten(x)), repeats, clock)
     g, m_, v_ = np.full_like(x, 1e-3), np.zeros_like(x), np.zeros_like(x)
@@ -431,22 +436,22 @@ def _profile_worker(base):
     cond = params["steps"][0]["coupling"]["conditioner"]
     base_half = rng.normal(size=(B, d1))
     Ws, bs = [layer["W"] for layer in cond], [layer["b"] for layer in cond]
-    out, hidden = ne._mlp_forward(base_half, "tanh", Ws, bs)
+    out, hidden = compiled_mlp.mlp_forward(base_half, "tanh", Ws, bs)
     g_out = rng.normal(size=out.shape)
     result["mlp forward (BLAS + NumPy tanh), per coupling"] = _median_time(
-        lambda: ne._mlp_forward(base_half, "tanh", Ws, bs), 200, clock)
+        lambda: compiled_mlp.mlp_forward(base_half, "tanh", Ws, bs), 200, clock)
     result["mlp backward (BLAS + compiled tanh VJP), per coupling"] = _median_time(
-        lambda: ne._mlp_backward(g_out, [base_half, *hidden], Ws, "tanh"), 200, clock)
+        lambda: compiled_mlp.mlp_backward(g_out, [base_half, *hidden], Ws, "tanh"), 200, clock)
     x2, w, s, t = (rng.normal(size=(B, d2)), np.exp(0.3 * rng.normal(size=(m, B, d2))),
                    np.exp(0.3 * rng.normal(size=(m, B, d2))), rng.normal(size=(B, d2)))
     alpha = np.ones(m)
-    ops = ne._transforms("symmetric", d2, x2.dtype)
-    y2, _, saved = ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf")
+    ops = compiled_step.step_transforms("symmetric", d2, x2.dtype)
+    y2, _, saved = compiled_step.step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf")
     gl = np.full(B, -1.0 / B)
     result["conf_step forward (NumPy log1p/expm1 + compiled gate pass), per coupling"] = _median_time(
-        lambda: ne._step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf"), 200, clock)
+        lambda: compiled_step.step_forward(x2, w, s, t, alpha, alpha, "symmetric", "inf"), 200, clock)
     result["conf_step backward (one compiled VJP per layer), per coupling"] = _median_time(
-        lambda: ne._step_backward(y2, gl, w, s, alpha, alpha, saved, ops), 200, clock)
+        lambda: compiled_step.step_backward(y2, gl, w, s, alpha, alpha, saved, ops), 200, clock)
 
     # the floor: GEMM FLOPs of the step over measured peak, transcendentals over
     # NumPy's measured rate

@@ -2,7 +2,7 @@
 noise padding with its exact correction does.
 
 For equal coupling splits the paper appends to each HEPMASS and MINIBOONE sample the mean
-of its entries (21 -> 22, 43 -> 44 dimensions; MATH.md section 5). The appended value is a
+of its entries (21 -> 22, 43 -> 44 dimensions; ``docs/theory/padding.md``). The appended value is a
 deterministic function of the others, so the padded data lie on the hyperplane
 ``x_{D+1} = mean(x_1..x_D)`` and have no density in D + 1 dimensions: it is singular.
 A flow fitted to them can map the direction normal to the hyperplane to the latent space

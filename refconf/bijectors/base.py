@@ -101,6 +101,25 @@ class Bijector:
     def _forward(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def forward_saved(self, x):
+        """The explicit forward pass: ``(y, log_det, saved)``, ``log_det`` per sample (or
+        one value for every sample), ``saved`` what :meth:`backward` reads. No input
+        checks and no autograd: the reverse pass of a whole flow
+        (:func:`refconf.engines.nll_and_grad`) calls it on arrays already checked.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no explicit reverse pass; differentiate its "
+            "forward with autograd instead")
+
+    def backward(self, saved, g_y, g_log_det):
+        """Reverse-mode pass of :meth:`forward_saved`: from the cotangents ``g_y`` of
+        ``y`` and ``g_log_det`` of the per-sample log-det (shape of the batch), returns
+        ``(g_x, grads)``, ``grads`` a dict of the parameters' cotangents keyed by the
+        constructor's argument names (None for a bijector without parameters)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no explicit reverse pass; differentiate its "
+            "forward with autograd instead")
+
     def _inverse(self, y):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -184,10 +203,14 @@ class Chain(Bijector):
     (array([[2., 6.]]), True)
     """
 
-    def __init__(self, bijectors):
+    def __init__(self, bijectors, keys=None):
         self.bijectors = list(bijectors)
         if not self.bijectors:
             raise ValueError("Chain needs at least one bijector")
+        if keys is not None and len(keys) != len(self.bijectors):
+            raise ValueError(f"Chain: {len(keys)} keys for {len(self.bijectors)} bijectors; "
+                             "expected one key per bijector")
+        self.keys = None if keys is None else tuple(keys)
         self.event_ndim = max(b.event_ndim for b in self.bijectors)
 
     def _per_sample(self, log_det, b):
@@ -210,6 +233,48 @@ class Chain(Bijector):
             y, log_det = b.inverse(y, validate=False)
             total = total + self._per_sample(log_det, b)
         return y, total
+
+    def forward_saved(self, x):
+        """The members' explicit forward passes in order; ``saved`` is their list."""
+        total, saved = 0.0, []
+        for b in self.bijectors:
+            if b.event_ndim != self.event_ndim:
+                self._different_event(b)
+            x, log_det, kept = b.forward_saved(x)
+            total = total + log_det
+            saved.append(kept)
+        return x, total, saved
+
+    def backward(self, saved, g_y, g_log_det):
+        """The members' reverse passes, last first: every member's log-det adds to the
+        chain's, so each gets the same ``g_log_det``. ``grads`` is the list of the
+        members' (a dict by ``keys`` when the chain was given keys, members without
+        parameters left out).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from refconf import Chain, Reverse, ActNorm
+        >>> chain = Chain([ActNorm(np.ones(2), np.log([2.0, 4.0])), Reverse()],
+        ...               keys=["actnorm", "mixing"])
+        >>> y, log_det, saved = chain.forward_saved(np.array([[3.0, 5.0]]))
+        >>> y, float(log_det)
+        (array([[1., 1.]]), -2.0794415416798357)
+        >>> g_x, grads = chain.backward(saved, np.ones((1, 2)), np.zeros(1))
+        >>> g_x, list(grads)
+        (array([[0.5 , 0.25]]), ['actnorm'])
+        """
+        grads = [None] * len(self.bijectors)
+        for i in reversed(range(len(self.bijectors))):
+            g_y, grads[i] = self.bijectors[i].backward(saved[i], g_y, g_log_det)
+        if self.keys is None:
+            return g_y, grads
+        return g_y, {k: g for k, g in zip(self.keys, grads) if g is not None}
+
+    def _different_event(self, b):
+        raise NotImplementedError(
+            "Chain's explicit reverse pass needs members of one event_ndim, got "
+            f"{b.event_ndim} and {self.event_ndim}; differentiate with autograd instead")
 
     def __repr__(self):
         return "Chain([" + ", ".join(repr(b) for b in self.bijectors) + "])"

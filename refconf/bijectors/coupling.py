@@ -1,16 +1,19 @@
 """The CONF coupling step: data-adaptive convolutions with S-Log gates (paper eqs. 3-6)."""
 
+import types
+
 import autograd.numpy as np
 import numpy as onp
-from autograd.tracer import getval
+from autograd.tracer import getval, isbox
 
 from .. import backend, spectral
-from ..engines import get_engine
+from ..conditioners import mlp, mlp_backward, mlp_forward
+from . import step_kernels as kernels
 from .base import HalfCoupling
 from .elementwise import check_alpha, slog, slog_inverse
 
-__all__ = ["ConvCoupling", "KERNEL_KINDS", "SPECTRUM_PARAMETERISATIONS", "split_sizes",
-           "conf_layer", "conf_layer_inverse", "conf_step", "conf_step_inverse"]
+__all__ = ["ConvCoupling", "KERNEL_KINDS", "READABLE", "SPECTRUM_PARAMETERISATIONS", "split_sizes",
+           "check_step", "conf_layer", "conf_layer_inverse", "conf_step", "conf_step_inverse"]
 
 KERNEL_KINDS = ("symmetric", "circular")
 SPECTRUM_PARAMETERISATIONS = ("raw", "exp")
@@ -53,11 +56,12 @@ class ConvCoupling(HalfCoupling):
     activation : {"relu", "tanh"}
     swap : bool
         Condition on the second half instead (``x2`` base, ``x1`` updated).
-    engine : {"numpy", "numba"} or Engine
-        Which implementation of the conditioner and of :func:`conf_step` runs
-        (:mod:`refconf.engines`); the map is the same. The readable functions
-        (``"numpy"``) run on any array namespace (:mod:`refconf.backend`): with CuPy
-        parameters the step computes on the GPU. The numba engine needs NumPy parameters.
+    engine : "numpy" or Engine
+        Which implementation of the conditioner and of :func:`conf_step` runs: ``"numpy"``
+        (or None), the readable functions, which run on any array namespace
+        (:mod:`refconf.backend`; with CuPy parameters the step computes on the GPU), or
+        an engine handed down by the model builder (:func:`refconf.engines.get_engine`,
+        e.g. the numba engine, which needs NumPy parameters); the map is the same.
 
     Notes
     -----
@@ -87,10 +91,12 @@ class ConvCoupling(HalfCoupling):
         if onp.shape(getval(log_alpha_prime)) != onp.shape(getval(log_alpha)):
             raise ValueError("log_alpha and log_alpha_prime must have the same shape (m,)")
         xp = backend.namespace(log_alpha, log_alpha_prime)
+        if xp is np and not (isbox(log_alpha) or isbox(log_alpha_prime)):
+            xp = onp  # no tracing: NumPy's own exp, without autograd's wrapper
         self.alpha = xp.exp(log_alpha)
         self.alpha_prime = xp.exp(log_alpha_prime)
         self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
-        self.engine = get_engine(engine)
+        self.engine = _engine(engine)
         self._check_engine()
         self.d_base = onp.shape(getval(conditioner[0]["W"]))[0]
         n_out = onp.shape(getval(conditioner[-1]["W"]))[1]
@@ -143,6 +149,69 @@ class ConvCoupling(HalfCoupling):
         x2, log_det = self.engine.conf_step_inverse(y2, w, s, t, self.alpha, self.alpha_prime,
                                                     self.kind)
         return self._join(base, x2), log_det
+
+    # --- the explicit pass ---------------------------------------------------------------
+
+    def forward_saved(self, x):
+        """:meth:`forward` on a batch ``x`` (``B x D``), keeping what :meth:`backward`
+        reads; the kernels of :mod:`refconf.bijectors.step_kernels` (compiled on NumPy)."""
+        xp = backend.compute_namespace(x, self.alpha)
+        split, join, outputs, step, mlp_out = backend.bind(
+            xp, kernels.split_columns, kernels.join_columns, kernels.conditioner_outputs,
+            kernels.step_forward, mlp_forward)
+        start = 0 if self.swap else self.d_base  # the updated half's first column
+        base, x2 = split(x, start, self.d_update)
+        Ws = [layer["W"] for layer in self.conditioner]
+        out, hidden = mlp_out(base, self.activation, Ws,
+                              [layer["b"] for layer in self.conditioner])
+        o_w, o_s, t = outputs(out, self.m, self.d_update)
+        if self.kind == "circular":
+            o_w = xp.fft.rfft(o_w, axis=-1)
+        w = xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
+        s = xp.exp(o_s)
+        y2, log_det, steps = step(x2, w, s, t, self.alpha, self.alpha_prime, self.kind, "inf")
+        saved = (xp, start, [base, *hidden], Ws, w, s, steps)
+        return join(base, y2, start), log_det, saved
+
+    def backward(self, saved, g_y, g_log_det):
+        """Through eq. (5) (the step's backward,
+        :func:`refconf.bijectors.step_kernels.step_backward`), ``g_t = g_y2``, the
+        spectrum parameterisation (``g_o = g_w`` raw or ``g_w w`` exp; through the rfft
+        ``g_o = Re FFT(zero-padded g)``), ``g_{o_s} = g_s s``, then the conditioner
+        (:func:`refconf.conditioners.mlp_backward`), whose input cotangent adds to the
+        base half's; ``g_log_alpha = g_alpha alpha``."""
+        xp, start, inputs, Ws, w, s, steps = saved
+        split, join, cotangent, step_back, transforms, mlp_back = backend.bind(
+            xp, kernels.split_columns, kernels.join_columns, kernels.conditioner_cotangent,
+            kernels.step_backward, kernels.step_transforms, mlp_backward)
+        L = self.d_update
+        g_base, g_y2 = split(g_y, start, L)
+        g_x2, g_w, g_s, g_alpha, g_alpha_prime = step_back(
+            g_y2, g_log_det, w, s, self.alpha, self.alpha_prime, steps,
+            transforms(self.kind, L, g_y.dtype))
+        if self.spectrum == "exp":
+            g_w = g_w * w
+        if self.kind == "circular":
+            g_w = xp.real(xp.fft.fft(g_w, n=L, axis=-1))  # the rfft's VJP
+        g_x1, g_weights = mlp_back(cotangent(g_w, g_s, s, g_y2), inputs, Ws, self.activation)
+        grads = {"conditioner": [{"W": gW, "b": gb} for gW, gb in
+                                 zip(g_weights[0::2], g_weights[1::2])],
+                 "log_alpha": g_alpha * self.alpha,
+                 "log_alpha_prime": g_alpha_prime * self.alpha_prime}
+        return join(g_base, g_x2, start, g_x1), grads
+
+
+def _engine(engine):
+    """The engine a coupling step computes with: an object with ``name``, ``mlp``,
+    ``conf_step`` and ``conf_step_inverse`` (a :class:`refconf.engines.Engine`), or the
+    readable functions for ``"numpy"`` and None."""
+    if engine is None or engine is READABLE or (isinstance(engine, str) and engine == "numpy"):
+        return READABLE
+    if isinstance(engine, str) or getattr(engine, "conf_step_inverse", None) is None:
+        raise ValueError(
+            f"unknown engine {engine!r} for ConvCoupling: expected 'numpy' or an Engine "
+            "from refconf.engines.get_engine (the model builder resolves engine names)")
+    return engine
 
 
 # --- the combined layer and step on explicit conditioner outputs ------------------------
@@ -272,6 +341,18 @@ def _check_step(h, w_hat, s, t, alpha, alpha_prime, what):
                          f"got {onp.shape(t)}")
 
 
+def check_step(h, w_hat, s, t, alpha, alpha_prime, kind, what):
+    """The argument checks of :func:`conf_step` (``what`` names the caller in the
+    message), on values: the kind, the shapes of the step and of its first layer (every
+    layer has the first's), and the gates' scales. Raises ``ValueError``."""
+    _check_kind(kind)
+    _check_step(h, w_hat, s, t, alpha, alpha_prime, what)
+    if onp.size(alpha):
+        _check_layer(h, w_hat[0], s[0], kind, what)
+    check_alpha(alpha, f"{what}: alpha")
+    check_alpha(alpha_prime, f"{what}: alpha_prime")
+
+
 def conf_step(x2, w_hat, s, t, alpha, alpha_prime, kind="symmetric", overflow="raise"):
     """Mixed CONF step of eq. (5) on the updated half: ``y2 = (F_1 o ... o F_m)(x2) + t``.
 
@@ -327,3 +408,8 @@ def conf_step_inverse(y2, w_hat, s, t, alpha, alpha_prime, kind="symmetric"):
                                           kind)
         log_det = log_det + log_det_i
     return h, log_det
+
+
+#: The readable implementation of a coupling step (``engine="numpy"``).
+READABLE = types.SimpleNamespace(name="numpy", mlp=mlp, conf_step=conf_step,
+                                 conf_step_inverse=conf_step_inverse)

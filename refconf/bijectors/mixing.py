@@ -1,5 +1,7 @@
 """Mixing and normalisation: permutations, Glow's invertible 1x1 convolution, ActNorm."""
 
+import functools
+
 import autograd.numpy as np
 import numpy as onp
 import scipy.linalg
@@ -8,7 +10,10 @@ from autograd.tracer import getval
 from .. import backend
 from .base import Bijector
 
-__all__ = ["Permutation", "Reverse", "Invertible1x1", "ActNorm"]
+__all__ = ["Permutation", "Reverse", "Invertible1x1", "ActNorm", "actnorm_forward",
+           "actnorm_backward"]
+
+_NUMBA = "refconf.bijectors._mixing_numba"
 
 
 def _channel_axis(event_ndim):
@@ -60,6 +65,13 @@ class Permutation(Bijector):
         self._check_size(x)
         return _take(x, self.perm, self.axis), self._constant_log_det(x, 0.0)
 
+    def forward_saved(self, x):
+        return _take(x, self.perm, self.axis), 0.0, None
+
+    def backward(self, saved, g_y, g_log_det):
+        """``g_x = g_y[..., inverse_perm]`` (a permutation's transpose is its inverse)."""
+        return _take(g_y, self.inverse_perm, self.axis), None
+
     def _inverse(self, y):
         self._check_size(y)
         return _take(y, self.inverse_perm, self.axis), self._constant_log_det(y, 0.0)
@@ -81,6 +93,15 @@ class Reverse(Bijector):
         return _take(x, slice(None, None, -1), self.axis), self._constant_log_det(x, 0.0)
 
     _inverse = _forward
+
+    def forward_saved(self, x):
+        # a negative-step slice of the last axis (a view in NumPy) rather than a take,
+        # whose NumPy wrapper costs more than the reversal of a small batch
+        return (x[..., ::-1] if self.axis == -1 else self._forward(x)[0]), 0.0, None
+
+    def backward(self, saved, g_y, g_log_det):
+        """``g_x`` is ``g_y`` reversed (the map is its own transpose)."""
+        return self.forward_saved(g_y)[0], None
 
 
 class Invertible1x1(Bijector):
@@ -125,7 +146,8 @@ class Invertible1x1(Bijector):
         self.perm = onp.asarray(backend.host_value(perm))
         self.lower, self.upper, self.log_s = lower, upper, log_s
         xp = backend.namespace(lower, upper, log_s)
-        self.sign = backend.asarray(xp, getval(sign))
+        # the fixed signs in the parameters' precision (float32 stays float32)
+        self.sign = backend.asarray(xp, getval(sign), dtype=getval(log_s).dtype)
         self.event_ndim = event_ndim
         self.axis = _channel_axis(event_ndim)
         if backend.is_autograd(xp):
@@ -134,9 +156,9 @@ class Invertible1x1(Bijector):
         else:
             eye = xp.eye(C, dtype=xp.result_type(lower, upper, log_s))
             diagonal = eye * (self.sign * xp.exp(log_s))
-        L = xp.tril(lower, k=-1) + eye
-        U = xp.triu(upper, k=1) + diagonal
-        self.matrix = backend.take(xp, eye, self.perm, axis=-2) @ (L @ U)
+        self._L = xp.tril(lower, k=-1) + eye
+        self._U = xp.triu(upper, k=1) + diagonal
+        self.matrix = backend.take(xp, eye, self.perm, axis=-2) @ (self._L @ self._U)
 
     @staticmethod
     def random_params(C, random_state=None):
@@ -178,6 +200,34 @@ class Invertible1x1(Bijector):
         xp = backend.namespace(y, self.matrix)
         log_det = _spatial_size(y, self.event_ndim) * xp.sum(self.log_s)
         return self._apply(xp.linalg.inv(self.matrix), y), self._constant_log_det(y, -log_det)
+
+    def _rows(self, xp, x):
+        """One row per (sample, pixel), one column per channel."""
+        if self.event_ndim == 1:
+            return x
+        return xp.reshape(xp.moveaxis(x, -3, -1), (-1, self.perm.size))
+
+    def forward_saved(self, x):
+        xp = backend.compute_namespace(x, self.log_s)
+        y = self._apply(self.matrix, x)
+        return y, _spatial_size(x, self.event_ndim) * xp.sum(self.log_s), x
+
+    def backward(self, saved, g_y, g_log_det):
+        """With ``M = P A``, ``A = L U'``, ``U' = triu(upper, 1) + diag(sign exp(log_s))``
+        and ``y = M x`` per pixel: ``g_x = M^T g_y``, ``g_M = sum g_y x^T``,
+        ``g_A = P^T g_M``, ``g_lower = tril(g_A U'^T, -1)``, ``g_U' = L^T g_A``,
+        ``g_upper = triu(g_U', 1)``, ``g_log_s = diag(g_U') sign exp(log_s) + H W sum_b
+        g_log_det``."""
+        xp = backend.compute_namespace(g_y, self.matrix)
+        g_rows, x_rows = self._rows(xp, g_y), self._rows(xp, saved)
+        inverse_perm = backend.asarray(xp, onp.argsort(self.perm))
+        g_A = xp.take(g_rows.T @ x_rows, inverse_perm, axis=0)  # P^T g_M
+        g_U = self._L.T @ g_A
+        diagonal = self.sign * xp.exp(self.log_s)
+        grads = {"lower": xp.tril(g_A @ self._U.T, k=-1), "upper": xp.triu(g_U, k=1),
+                 "log_s": xp.linalg.diagonal(g_U) * diagonal
+                 + _spatial_size(g_y, self.event_ndim) * xp.sum(g_log_det)}
+        return self._apply(self.matrix.T, g_y), grads
 
 
 class ActNorm(Bijector):
@@ -233,3 +283,53 @@ class ActNorm(Bijector):
         xp = backend.namespace(y, self.loc, self.log_scale)
         x = y * xp.exp(self.log_scale) + self.loc
         return x, self._constant_log_det(y, -self._log_det(y, xp))
+
+    def _kernel(self, xp, kernel):
+        # the compiled kernels take vectors; images use the readable ones
+        if self.event_ndim == 1:
+            return kernel.bind(xp)
+        return functools.partial(kernel.readable, xp)
+
+    def forward_saved(self, x):
+        xp = backend.compute_namespace(x, self.loc, self.log_scale)
+        y, scale, log_det = self._kernel(xp, actnorm_forward)(x, self.loc, self.log_scale)
+        return y, _spatial_size(x, self.event_ndim) * log_det, (xp, y, scale)
+
+    def backward(self, saved, g_y, g_log_det):
+        """``g_x = g_y exp(-log_scale)``, ``g_loc = -sum g_x``,
+        ``g_log_scale = -sum g_y y - H W sum_b g_log_det`` (sums over the batch and the
+        pixels): :func:`actnorm_backward`."""
+        xp, y, scale = saved
+        gl_sum = _spatial_size(g_y, self.event_ndim) * xp.sum(g_log_det)
+        g_x, g_loc, g_log_scale = self._kernel(xp, actnorm_backward)(g_y, y, scale, gl_sum)
+        return g_x, {"loc": g_loc, "log_scale": g_log_scale}
+
+
+def _sum_to(xp, a, shape):
+    """``a`` summed over its leading axes and the axes where ``shape`` has 1."""
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and a.shape[lead + i] != 1)
+    return xp.reshape(xp.sum(a, axis=axes), shape)
+
+
+@backend.compiled_override(_NUMBA)
+def actnorm_forward(xp, x, loc, log_scale):
+    """ActNorm ``y = (x - loc) scale`` with ``scale = exp(-log_scale)``; returns
+    ``(y, scale, -sum log_scale)`` (the last the log-det per sample and pixel)."""
+    scale = xp.exp(-log_scale)
+    return (x - loc) * scale, scale, -xp.sum(log_scale)
+
+
+@backend.compiled_override(_NUMBA)
+def actnorm_backward(xp, g, y, scale, gl_sum):
+    """ActNorm's VJP from the output cotangent ``g``, the output ``y`` and ``gl_sum``,
+    the log-det cotangents summed over the batch (times the pixels)::
+
+        gx = g scale,   gloc = -sum gx,   gls = -sum g y - gl_sum
+
+    (sums over every axis the parameters broadcast along). Returns ``(gx, gloc, gls)``.
+    """
+    g_x = g * scale
+    return (g_x, -_sum_to(xp, g_x, tuple(scale.shape)),
+            -_sum_to(xp, g * y, tuple(scale.shape)) - gl_sum)

@@ -112,7 +112,7 @@ def load_digits_logit(random_state=0, lam=0.05, **split_options):
     """The splits of :func:`load_digits` after the logit preprocessing of image flows.
 
     ``z = logit(lam + (1 - 2 lam) y)`` for the rescaled pixels ``y``
-    (:class:`refconf.bijectors.Logit`, MATH.md section 5), with its per-image
+    (:class:`refconf.bijectors.Logit`, ``docs/tutorials/digits.md``), with its per-image
     log-determinant ``log|det dz/dy|``, so that a density ``q`` fitted to ``z`` gives
     ``log p(y) = log q(z) + log|det dz/dy|`` on the (0, 1) scale.
 

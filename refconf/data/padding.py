@@ -2,7 +2,7 @@
 
 A coupling layer splits D values into a conditioning half of ``floor(D/2)`` and an updated
 half of ``ceil(D/2)``; odd D needs no padding (mode ``"none"``, the default). The paper
-instead pads to even D (MATH.md section 5):
+instead pads to even D (``docs/theory/padding.md``):
 
 - ``"paper_mean"``: append the per-sample mean of the D values (HEPMASS 21 -> 22,
   MINIBOONE 43 -> 44);

@@ -2,7 +2,7 @@
 
 Loaders for the data release of Papamakarios et al. (2017), "Masked Autoregressive Flow
 for Density Estimation" (https://zenodo.org/record/1161203, ``data.tar.gz``), with the
-release's preprocessing reproduced step by step (MATH.md section 5) on current numpy and
+release's preprocessing reproduced step by step (``docs/tutorials/uci-table1.md``) on current numpy and
 pandas (the release's own loaders call ``DataFrame.as_matrix``, removed in pandas 1.0).
 
 Two layouts of ``data_dir`` are read:

@@ -6,7 +6,7 @@ change of variables, the log-likelihood of the unpreprocessed data
     log p_x(x) = log p_y(T(x)) + log|det dT/dx|,
 
 so ``NLL_x = NLL_y - log|det dT/dx|`` (per example). Image results are reported in bits per
-dimension of the unpreprocessed scale: ``NLL_x / (D ln 2)`` (MATH.md section 5).
+dimension of the unpreprocessed scale: ``NLL_x / (D ln 2)`` (``docs/tutorials/digits.md``).
 """
 
 import numpy as np

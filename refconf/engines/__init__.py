@@ -6,17 +6,20 @@
     every other engine is tested against.
 ``"numba"``
     The conditioner MLP and the CONF step each as one autograd primitive with an analytic
-    VJP (:mod:`refconf.engines.numba_engine`): BLAS products, NumPy's vectorised
-    transcendental functions and compiled elementwise backward kernels
-    (:mod:`refconf.engines._numba`), and a whole-model explicit reverse pass for training
-    (:mod:`refconf.engines.model_pass`, no autograd). The same training loop and API;
-    first derivatives only.
+    VJP (:mod:`refconf.engines.numba_engine`) over compiled kernels, and for training the
+    explicit reverse pass of the whole flow (:func:`nll_and_grad`, no autograd), whose
+    kernels are compiled on NumPy arrays. The same training loop and API; first
+    derivatives only. numba is a core dependency, so this is the default.
 ``"cupy"``
     The readable functions on CuPy arrays on a CUDA GPU (:mod:`refconf.backend`: every
     spectral function and bijector runs in its input's array namespace, the DCT-I through
     the rfft of the whole-sample extension). autograd cannot trace CuPy arrays, so training
-    uses the whole-model explicit pass on the device (:mod:`refconf.engines.model_pass`
-    with :mod:`refconf.engines.array_kernels`). Never chosen by ``"auto"``.
+    uses the explicit reverse pass on the device (:func:`nll_and_grad_on`), with every
+    bijector's readable kernels; it never imports numba. Never chosen by ``"auto"``.
+
+Engines are handed down by the model builder (:meth:`refconf.flows.FlowModel.build`
+resolves a name to an :class:`Engine` and gives it to each coupling step); no bijector
+imports this package.
 
 Examples
 --------
@@ -34,15 +37,15 @@ import functools
 import importlib.util
 from collections.abc import Callable
 
+from ..backend import EngineUnavailableError, require_cupy
+from ..bijectors.coupling import READABLE
+from .explicit import nll_and_grad, nll_and_grad_on
+
 __all__ = ["ENGINES", "Engine", "EngineUnavailableError", "available_engines",
-           "default_engine", "get_engine", "nll_and_grad_on", "resolve_engine"]
+           "default_engine", "get_engine", "nll_and_grad", "nll_and_grad_on",
+           "resolve_engine"]
 
 ENGINES = ("numpy", "numba", "cupy")
-
-
-class EngineUnavailableError(ImportError, ValueError):
-    """An engine whose package is not installed (a ``ValueError`` too, so command-line
-    and estimator callers report it like any other bad argument)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Engine:
         As :func:`refconf.bijectors.coupling.conf_step` and ``conf_step_inverse``.
     nll_and_grad : callable or None
         ``nll_and_grad(model, params, x) -> (mean NLL, gradient pytree)`` of a whole CONF
-        model in one explicit pass (:func:`refconf.engines.model_pass.nll_and_grad`), for
+        model in one explicit pass (:func:`refconf.engines.nll_and_grad`), for
         :func:`refconf.train.fit`'s ``gradient``; None where autograd computes it.
     """
 
@@ -93,8 +96,8 @@ def _has_numba():
 
 
 def default_engine():
-    """``"numba"`` when numba is installed, else ``"numpy"`` (``"cupy"`` only by name: a
-    GPU is never chosen silently)."""
+    """``"numba"`` (numba is a core dependency; ``"numpy"`` where it is missing from a
+    broken install), never ``"cupy"``: a GPU is never chosen silently."""
     return "numba" if _has_numba() else "numpy"
 
 
@@ -108,58 +111,24 @@ def resolve_engine(name):
     return name
 
 
-def nll_and_grad_on(target, model, params, x):
-    """:func:`refconf.engines.model_pass.nll_and_grad` on a device, for
-    :func:`refconf.train.fit`, whose parameter vector and Adam state live on the host: the
-    parameters and the batch are moved to ``target`` (``"cupy"`` or an array namespace,
-    :func:`refconf.backend.to_device`), the pass runs there, and the loss and the gradient
-    come back as a float and NumPy arrays.
-
-    Examples
-    --------
-    >>> import array_api_strict as xps
-    >>> import numpy as np
-    >>> from refconf.flows import conf
-    >>> from refconf.engines.model_pass import nll_and_grad
-    >>> x = np.random.default_rng(0).normal(size=(16, 4))
-    >>> model = conf(4, steps=1, hidden=(8,))
-    >>> params = model.init_params(x, random_state=0)
-    >>> nll, grads = nll_and_grad_on(xps, model, params, x)
-    >>> bool(np.isclose(nll, nll_and_grad(model, params, x)[0], rtol=1e-12))
-    True
-    """
-    from ..backend import to_device, to_numpy
-    from .model_pass import nll_and_grad
-
-    nll, grads = nll_and_grad(model, to_device(params, target), to_device(x, target))
-    return float(nll), to_numpy(grads)
-
-
 @functools.cache
 def _load(name):
     # a failed load (EngineUnavailableError) is not cached: installing the package or
     # attaching a device takes effect in the same process
+    readable = (READABLE.mlp, READABLE.conf_step, READABLE.conf_step_inverse)
     if name == "numpy":
-        from ..bijectors.coupling import conf_step, conf_step_inverse
-        from ..conditioners import mlp
-
-        return Engine("numpy", mlp, conf_step, conf_step_inverse)
+        return Engine("numpy", *readable)
+    if name == "cupy":  # the readable functions: no numba on the device path
+        require_cupy()
+        return Engine("cupy", *readable, functools.partial(nll_and_grad_on, "cupy"))
     if not _has_numba():
         raise EngineUnavailableError(
-            "engine='numba' needs the numba package, which is not installed "
-            "(pip install numba); use engine='numpy' instead")
-    if name == "cupy":
-        from ..backend import require_cupy
-        from ..bijectors.coupling import conf_step, conf_step_inverse
-        from ..conditioners import mlp
-
-        require_cupy()
-        return Engine("cupy", mlp, conf_step, conf_step_inverse,
-                      functools.partial(nll_and_grad_on, "cupy"))
-    from . import model_pass, numba_engine
+            "engine='numba' needs the numba package, a core dependency of refconf that "
+            "is missing from this install (pip install numba); use engine='numpy' instead")
+    from . import numba_engine
 
     return Engine("numba", numba_engine.mlp, numba_engine.conf_step,
-                  numba_engine.conf_step_inverse, model_pass.nll_and_grad)
+                  numba_engine.conf_step_inverse, nll_and_grad)
 
 
 def get_engine(name="numpy"):

@@ -1,0 +1,150 @@
+"""Every bijector's explicit reverse pass (``forward_saved`` / ``backward``).
+
+For each bijector that has one, at random parameters far from the identity:
+
+* ``forward_saved`` gives the values and log-det of the readable ``forward``;
+* ``backward``, registered as the VJP of an autograd primitive of the inputs and the
+  parameters, passes ``check_grads`` (finite differences in random directions), and
+  equals autograd's VJP of the readable ``forward`` to 1e-10;
+* the same holds on NumPy arrays (compiled kernels) and through each kernel's readable
+  version on NumPy.
+
+The whole-model pass (``refconf.engines.nll_and_grad``) is checked against autograd in
+``tests/test_engines.py`` and in another array namespace in
+``tests/test_model_pass_namespace.py``.
+"""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd import make_vjp
+from autograd.builtins import tuple as traced_tuple
+from autograd.extend import defvjp_argnums, primitive
+
+from refconf import ActNorm, Chain, ConvCoupling, Invertible1x1, Permutation, Reverse
+from refconf.bijectors.squeeze import Squeeze
+from refconf.conditioners import mlp_init
+from refconf.params import ravel
+from refconf.testing import check_vjp
+
+from . import strategies as S
+
+
+def _actnorm(event_ndim):
+    def build(rng):
+        shape = (5,) if event_ndim == 1 else (3, 4, 4)
+        params = S.actnorm_params(rng, (shape[0],) if event_ndim == 1 else (3, 1, 1))
+        return (lambda p: ActNorm(**p, event_ndim=event_ndim)), params, shape
+    return build
+
+
+def _invertible_1x1(event_ndim):
+    def build(rng):
+        params = S.invertible_1x1_params(rng, 3 if event_ndim == 3 else 5)
+        fixed = {k: params.pop(k) for k in ("perm", "sign")}
+        shape = (5,) if event_ndim == 1 else (3, 4, 4)
+        return (lambda p: Invertible1x1(**fixed, **p, event_ndim=event_ndim)), params, shape
+    return build
+
+
+def _coupling(kind, spectrum, swap, dim):
+    def build(rng):
+        d_base, d_update = (dim - dim // 2, dim // 2) if swap else (dim // 2, dim - dim // 2)
+        m = 2
+        conditioner = mlp_init(d_base, (6,), (2 * m + 1) * d_update, random_state=rng,
+                               zero_output=False)
+        conditioner[-1]["W"] *= 0.3
+        params = {"conditioner": conditioner, "log_alpha": rng.normal(0.0, 0.5, size=m),
+                  "log_alpha_prime": rng.normal(0.0, 0.5, size=m)}
+        return (lambda p: ConvCoupling(**p, kind=kind, spectrum=spectrum, activation="tanh",
+                                       swap=swap)), params, (dim,)
+    return build
+
+
+def _no_parameters(bijector, shape):
+    def build(rng):
+        return (lambda p: bijector), {}, shape
+    return build
+
+
+def _chain(rng):
+    actnorm, a_params, _ = _actnorm(1)(rng)
+    mixing, m_params, _ = _invertible_1x1(1)(rng)
+    coupling, c_params, _ = _coupling("circular", "exp", True, 5)(rng)
+    params = {"actnorm": a_params, "coupling": c_params, "mixing": m_params}
+
+    def make(p):
+        return Chain([actnorm(p["actnorm"]), coupling(p["coupling"]), mixing(p["mixing"])],
+                     keys=["actnorm", "coupling", "mixing"])
+    return make, params, (5,)
+
+
+CASES = {
+    "actnorm_vector": _actnorm(1), "actnorm_image": _actnorm(3),
+    "invertible_1x1_vector": _invertible_1x1(1), "invertible_1x1_image": _invertible_1x1(3),
+    "permutation": _no_parameters(Permutation([2, 0, 4, 1, 3]), (5,)),
+    "permutation_channels": _no_parameters(Permutation([1, 2, 0], event_ndim=3), (3, 2, 2)),
+    "reverse": _no_parameters(Reverse(), (5,)),
+    "reverse_channels": _no_parameters(Reverse(event_ndim=3), (3, 2, 2)),
+    "squeeze": _no_parameters(Squeeze(), (3, 4, 4)),
+    "coupling_symmetric_raw": _coupling("symmetric", "raw", False, 7),
+    "coupling_symmetric_exp_swap": _coupling("symmetric", "exp", True, 6),
+    "coupling_circular_raw_swap": _coupling("circular", "raw", True, 7),
+    "coupling_circular_exp": _coupling("circular", "exp", False, 8),
+    "chain": _chain,
+}
+
+
+def _explicit(make):
+    """``(x, params) -> (y, log_det)`` by ``forward_saved``, as an autograd primitive
+    whose VJP is the bijector's ``backward``."""
+    @primitive
+    def f(x, params):
+        y, log_det, _ = make(params).forward_saved(x)
+        return y, log_det * np.ones(x.shape[0])
+
+    def vjp_maker(argnums, ans, args, kwargs):
+        x, params = args
+        _, _, saved = make(params).forward_saved(x)
+
+        def vjp(g):
+            g_x, grads = make(params).backward(saved, g[0], g[1])
+            both = (g_x, {} if grads is None else grads)
+            return tuple(both[i] for i in argnums)
+        return vjp
+
+    defvjp_argnums(f, vjp_maker)
+    return f
+
+
+def _readable(make):
+    def f(x, params):
+        return traced_tuple(make(params).forward(x))
+    return f
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_backward_passes_check_grads_and_equals_autograd(name):
+    rng = np.random.default_rng(sorted(CASES).index(name))
+    make, params, shape = CASES[name](rng)
+    x = S.data(rng, (4,) + shape)
+    explicit, readable = _explicit(make), _readable(make)
+    for a, b in zip(explicit(x, params), readable(x, params)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    check_vjp(explicit, x, params)
+    cotangent = (rng.normal(size=x.shape[:1] + make(params).forward(x)[0].shape[1:]),
+                 rng.normal(size=x.shape[:1]))
+    got = make_vjp(explicit, argnum=0)(x, params)[0](cotangent)
+    expected = make_vjp(readable, argnum=0)(x, params)[0](cotangent)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+    if params:
+        got = make_vjp(explicit, argnum=1)(x, params)[0](cotangent)
+        expected = make_vjp(readable, argnum=1)(x, params)[0](cotangent)
+        np.testing.assert_allclose(ravel(got), ravel(expected), rtol=1e-10, atol=1e-10)
+
+
+def test_a_bijector_without_an_explicit_pass_says_so():
+    from refconf import Scale
+
+    with pytest.raises(NotImplementedError, match="Scale has no explicit reverse pass"):
+        Scale(anp.ones(3)).forward_saved(np.ones((2, 3)))
