@@ -5,8 +5,6 @@ inverse cost O(N log N), S-Log gates, and the CONF coupling step of Karami et al
 Forward maps data to latent and returns ``(z, log|det dz/dx|)``.
 """
 
-__version__ = "0.1.0"
-
 from . import backend, baselines, data
 from .baselines import build_model, load_flow_model, model_from_spec
 from .bijectors import (
@@ -39,6 +37,7 @@ from .spectral import (
     symmetric_log_abs_det,
     symmetric_spectrum,
 )
+from .version import __version__
 
 # the training loop and the estimator load on first use: the CPU training loop compiles
 # with numba (a core dependency), and the model, its bijectors and the device path
@@ -56,18 +55,46 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "__version__",
-    "backend", "data", "baselines",
-    "build_model", "model_from_spec", "load_flow_model",
-    "AffineCoupling", "MaskedAutoregressive",
+    "ActNorm",
+    "AffineCoupling",
+    "Bijector",
+    "Chain",
+    "CircularConv",
     "ConfDensity",
-    "Flow", "FlowModel", "StandardNormal", "conf",
-    "fit", "FitResult",
-    "save_model", "load_model", "save_checkpoint", "load_checkpoint",
-    "Bijector", "Chain", "Inverse",
-    "SymmetricConv", "CircularConv", "ConvCoupling",
-    "SLog", "Scale", "Shift", "ElementwiseFromRegularizer",
-    "Permutation", "Reverse", "Invertible1x1", "ActNorm",
-    "symmetric_spectrum", "symmetric_conv", "symmetric_deconv", "symmetric_log_abs_det",
-    "circular_spectrum", "circular_conv", "circular_deconv", "circular_log_abs_det",
+    "ConvCoupling",
+    "ElementwiseFromRegularizer",
+    "FitResult",
+    "Flow",
+    "FlowModel",
+    "Inverse",
+    "Invertible1x1",
+    "MaskedAutoregressive",
+    "Permutation",
+    "Reverse",
+    "SLog",
+    "Scale",
+    "Shift",
+    "StandardNormal",
+    "SymmetricConv",
+    "__version__",
+    "backend",
+    "baselines",
+    "build_model",
+    "circular_conv",
+    "circular_deconv",
+    "circular_log_abs_det",
+    "circular_spectrum",
+    "conf",
+    "data",
+    "fit",
+    "load_checkpoint",
+    "load_flow_model",
+    "load_model",
+    "model_from_spec",
+    "save_checkpoint",
+    "save_model",
+    "symmetric_conv",
+    "symmetric_deconv",
+    "symmetric_log_abs_det",
+    "symmetric_spectrum",
 ]

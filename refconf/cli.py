@@ -10,16 +10,15 @@ are written atomically. Any error ends with a one-line reason on stderr and exit
 import argparse
 import os
 import sys
-import warnings
 
 import numpy as onp
 
+from .cli_data import CHUNK_ROWS, chunk_rows, read_data
 from .cli_support import (
     EXIT_INTERRUPTED,
     CommandError,
     OutputPath,
     Parser,
-    check_free_memory,
     check_free_space,
     check_outputs,
     dumps_json,
@@ -28,72 +27,9 @@ from .cli_support import (
 
 __all__ = ["main", "read_data"]
 
-#: Values (rows x features) per chunk of ``evaluate`` and ``sample`` (8 MB of float64), and
-#: at most :data:`CHUNK_ROWS` rows (the coupling networks' activations grow with the rows):
-#: memory stays bounded whatever the number of rows.
-CHUNK_VALUES = 2**20
-CHUNK_ROWS = 2**15
 #: Upper bound of the bytes one value takes in a ``.csv`` written by ``sample``
 #: (``%.18e``: sign, 19 digits, point, ``e+308``, comma).
 CSV_BYTES_PER_VALUE = 27
-
-
-def _check_matrix(source, X):
-    if onp.iscomplexobj(X):
-        raise CommandError(f"{source}: complex values (dtype {X.dtype}); expected real data "
-                           "(the imaginary part would be lost)")
-    if X.ndim != 2 or X.dtype == bool or not onp.issubdtype(X.dtype, onp.number):
-        raise CommandError(f"{source}: expected a 2-D numeric array (samples x features), "
-                           f"got shape {X.shape} and dtype {X.dtype}")
-    if X.shape[0] == 0:
-        raise CommandError(f"{source}: no rows; expected at least one sample")
-    for start in range(0, len(X), _chunk_rows(X.shape[1])):
-        bad = ~onp.all(onp.isfinite(X[start:start + _chunk_rows(X.shape[1])]), axis=1)
-        if onp.any(bad):
-            raise CommandError(f"{source}: row {start + int(onp.argmax(bad))} contains NaN "
-                               "or Inf; expected finite data")
-
-
-def read_data(source, seed=0, mmap=False):
-    """Read a data matrix: a ``.npy`` or ``.csv`` file (rows are samples), or a built-in
-    set: ``digits`` (training split) or ``toy:<name>`` (20,000 samples).
-
-    A ``.npy`` file is memory-mapped and checked in chunks; with ``mmap`` it is returned
-    so (read as it is used, in its own dtype), otherwise loaded as float64 after checking
-    that it fits in the free memory. Complex, non-numeric, empty or non-finite data raise
-    :class:`refconf.cli_support.CommandError`.
-    """
-    if source == "digits":
-        from .data import load_digits
-
-        return load_digits(random_state=seed)[0]
-    if source.startswith("toy:"):
-        from .data import sample_toy
-
-        return sample_toy(source[4:], 20000, random_state=seed)
-    if not os.path.isfile(source):
-        raise CommandError(f"no such file: {source} (expected a .npy or .csv file, "
-                           "'digits' or 'toy:<name>')")
-    try:
-        if source.lower().endswith(".npy"):
-            X = onp.load(source, allow_pickle=False, mmap_mode="r")
-        elif source.lower().endswith(".csv"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # an empty file: refused below
-                X = onp.loadtxt(source, delimiter=",", ndmin=2)
-        else:
-            raise CommandError(f"{source}: unknown file type; expected .npy or .csv")
-    except (ValueError, OSError) as err:
-        raise CommandError(f"{source}: cannot read as a numeric matrix ({err})") from None
-    _check_matrix(source, X)
-    if mmap:
-        return X
-    check_free_memory(X.size * 8, f"reading {source} ({X.shape[0]} x {X.shape[1]} values)")
-    return onp.array(X, dtype=onp.float64)  # a copy in memory, not a view of the file
-
-
-def _chunk_rows(n_features):
-    return max(1, min(CHUNK_ROWS, CHUNK_VALUES // max(1, n_features)))
 
 
 def _progress(total, quiet, unit):
@@ -314,7 +250,7 @@ def _load(path, engine):
 
 def _chunks(n, n_features, quiet, unit):
     """``(start, stop)`` of the chunks of ``n`` rows, with a progress bar on long runs."""
-    step = _chunk_rows(n_features)
+    step = chunk_rows(n_features)
     with _progress(n, quiet, unit) as bar:
         for start in range(0, n, step):
             stop = min(n, start + step)

@@ -123,7 +123,7 @@ def train(args):
         if finished or epoch >= settings["epochs"]:
             note = (f"; the checkpoint's run had already finished at epoch {epoch}: give "
                     "--epochs (and --patience) to train longer")
-    from .cli import read_data
+    from .cli_data import read_data
 
     X = read_data(args.data, settings["random_state"])
     X_val = read_data(args.val, settings["random_state"]) if args.val else None

@@ -32,6 +32,8 @@ import zipfile
 
 import numpy as np
 
+from .version import __version__
+
 __all__ = ["CHECKPOINT_FORMAT", "FORMAT_VERSION", "MODEL_FORMAT", "atomic_write",
            "json_document", "read_archive", "write_archive"]
 
@@ -103,8 +105,6 @@ def write_archive(path, kind, document, arrays):
     refconf's version), then ``document``'s keys, and the ``arrays`` (name -> ndarray,
     no object dtype; every name contains ``/``, so none collides with
     :func:`numpy.savez`'s own arguments)."""
-    from . import __version__
-
     header = {"format": kind, "format_version": FORMAT_VERSION, "refconf_version": __version__}
     blob = json.dumps({**header, **document}, allow_nan=False).encode("utf-8")
     members = dict(arrays)

@@ -129,7 +129,7 @@ def model_file(data_files, tmp_path):
 
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])
 def test_sample_streams_chunks_equal_to_one_draw(model_file, tmp_path, monkeypatch, suffix):
-    monkeypatch.setattr("refconf.cli.CHUNK_VALUES", 12)  # 4 rows of 3 features per chunk
+    monkeypatch.setattr("refconf.cli_data.CHUNK_VALUES", 12)  # 4 rows of 3 features per chunk
     out = tmp_path / f"s{suffix}"
     assert main(["sample", str(model_file), "-n", "23", "--out", str(out), "--seed", "4",
                  "--quiet"]) == 0
@@ -141,7 +141,7 @@ def test_sample_streams_chunks_equal_to_one_draw(model_file, tmp_path, monkeypat
 
 def test_evaluate_in_chunks_equals_one_pass(model_file, data_files, monkeypatch, capsys):
     X, npy, _ = data_files
-    monkeypatch.setattr("refconf.cli.CHUNK_VALUES", 3 * 7)  # 43 chunks of 7 rows
+    monkeypatch.setattr("refconf.cli_data.CHUNK_VALUES", 3 * 7)  # 43 chunks of 7 rows
     assert main(["evaluate", str(model_file), str(npy), "--json", "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out)
     nll = -ConfDensity.load(model_file).score_samples(X)

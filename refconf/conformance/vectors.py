@@ -27,6 +27,7 @@ import numpy as np
 import scipy
 
 from ..params import atomic_write
+from ..version import __version__
 from .archive import npz_bytes, read_npz, write_npz
 from .conventions import CONVENTIONS
 from .generate import specs
@@ -151,8 +152,6 @@ def _digest(manifest):
 
 
 def _manifest(case_list, digests):
-    from .. import __version__
-
     kinds_used = list(dict.fromkeys(case.kind for case in case_list))
     manifest = {
         "format": FORMAT,
@@ -307,8 +306,6 @@ def golden_identity(directory=None):
         refconf) and ``absent`` (canonical case names the set lacks).
     cases : list of Case
     """
-    from .. import __version__
-
     if directory is None:
         case_list = generate_cases()
         manifest = _manifest(case_list, {k: v[1] for k, v in canonical_set().items()})

@@ -30,7 +30,7 @@ import sys
 from joblib import cpu_count
 from tqdm.auto import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..storage import atomic_write
 from .trials import MODELS, run_trial
 

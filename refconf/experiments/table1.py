@@ -15,7 +15,7 @@ import time
 
 from tqdm.auto import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..params import save_model
 from .config import TABLE1_MODELS, Overrides, Table1Config
 from .data import load_datasets
