@@ -1,4 +1,4 @@
-"""The maximum-likelihood loop (refconf/train.py), on a small self-contained model.
+"""The maximum-likelihood loop (refconf/train/), on a small self-contained model.
 
 The model is a 2-D affine flow, z = A (x - shift) with A lower triangular,
 A = [[exp(l0), 0], [c, exp(l1)]], and a standard normal base: log|det dz/dx| = l0 + l1,

@@ -16,7 +16,6 @@ Reproducibility and recovery are part of the contract:
 
 import dataclasses
 import functools
-import json
 import math
 import numbers
 import os
@@ -24,17 +23,17 @@ import statistics
 import time
 import warnings
 
-import autograd.numpy as anp
 import numpy as np
 from autograd import value_and_grad
-from numba import njit
 from tqdm.auto import tqdm
 
-from .bijectors.base import validate_input
-from .engines import get_engine
-from .params import atomic_write, check_params, flatten, load_checkpoint, ravel, save_checkpoint
+from ..bijectors.base import validate_input
+from ..params import check_params, flatten, ravel, save_checkpoint
+from .checkpoint import resume_state, write_records
+from .optimiser import _adam_step_inplace, clip_by_global_norm
+from .stopping import NonFinite, check_finite, early_stopping, record_non_finite
 
-__all__ = ["FitResult", "adam_step", "clip_by_global_norm", "fit", "nll_objective"]
+__all__ = ["FitResult", "fit"]
 
 _STOPPED_REASONS = ("completed", "early_stopping", "non_finite")
 
@@ -70,98 +69,6 @@ class FitResult:
     stopped_reason: str
     n_steps: int
     message: str
-
-
-def adam_step(x, g, m, v, step, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
-    """One bias-corrected Adam update (Kingma & Ba 2015, Algorithm 1).
-
-    .. math::
-
-        m_t = \\beta_1 m_{t-1} + (1 - \\beta_1) g, \\quad
-        v_t = \\beta_2 v_{t-1} + (1 - \\beta_2) g^2,
-
-        x_t = x_{t-1} - \\eta \\, \\hat m_t / (\\sqrt{\\hat v_t} + \\epsilon), \\quad
-        \\hat m_t = m_t / (1 - \\beta_1^t), \\quad \\hat v_t = v_t / (1 - \\beta_2^t).
-
-    Parameters
-    ----------
-    x, g, m, v : ndarray, shape (n,)
-        Parameters, gradient, first and second moment estimates.
-    step : int
-        ``t``, the 1-based number of this update.
-    learning_rate : float
-        ``eta``.
-
-    Returns
-    -------
-    x, m, v : ndarray
-        New arrays; the inputs are not modified.
-
-    Examples
-    --------
-    The first step moves every coordinate by about ``learning_rate`` against its
-    gradient's sign, whatever the gradient's scale:
-
-    >>> import numpy as np
-    >>> x, m, v = adam_step(np.zeros(2), np.array([300.0, -0.01]), np.zeros(2), np.zeros(2),
-    ...                     step=1, learning_rate=0.1)
-    >>> np.round(x, 6)
-    array([-0.1,  0.1])
-    """
-    m = beta1 * m + (1.0 - beta1) * g
-    v = beta2 * v + (1.0 - beta2) * g * g
-    m_hat = m / (1.0 - beta1**step)
-    v_hat = v / (1.0 - beta2**step)
-    return x - learning_rate * m_hat / (np.sqrt(v_hat) + eps), m, v
-
-
-@njit(cache=True, error_model="numpy")
-def _adam_kernel(x, g, m, v, c_m, c_v, beta1, beta2, bias1, bias2, learning_rate, eps):
-    for i in range(x.size):
-        m[i] = beta1 * m[i] + c_m * g[i]
-        v[i] = beta2 * v[i] + c_v * g[i] * g[i]
-        x[i] = x[i] - learning_rate * (m[i] / bias1) / (np.sqrt(v[i] / bias2) + eps)
-
-
-def _adam_step_inplace(x, g, m, v, step, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
-    """:func:`adam_step` updating ``x``, ``m`` and ``v`` in place, in one compiled pass.
-
-    The same operations in the same order and precision (every constant in the arrays'
-    dtype, as NumPy casts a Python float), so the result equals :func:`adam_step`'s bit
-    for bit (``tests/test_train.py``); what it saves is NumPy's dozen passes over the
-    parameter vector and their temporaries (several times faster for a few ten thousand
-    parameters).
-    """
-    dtype = x.dtype.type
-    _adam_kernel(x, g, m, v, dtype(1.0 - beta1), dtype(1.0 - beta2), dtype(beta1),
-                 dtype(beta2), dtype(1.0 - beta1**step), dtype(1.0 - beta2**step),
-                 dtype(learning_rate), dtype(eps))
-
-
-def clip_by_global_norm(g, clip_norm):
-    """Rescale ``g`` to norm ``clip_norm`` if its Euclidean norm exceeds it.
-
-    ``g <- g * min(1, clip_norm / ||g||_2)``; the direction is kept.
-
-    Returns
-    -------
-    g : ndarray
-        The clipped gradient (``g`` itself when no clipping was needed or
-        ``clip_norm`` is None).
-    norm : float
-        ``||g||_2`` before clipping.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> clipped, norm = clip_by_global_norm(np.array([3.0, 4.0]), clip_norm=1.0)
-    >>> clipped, norm
-    (array([0.6, 0.8]), 5.0)
-    """
-    norm = float(np.linalg.norm(g))
-    if clip_norm is None or norm <= clip_norm:
-        return g, norm
-    return g * (clip_norm / norm), norm
 
 
 def _is_int(value):
@@ -245,19 +152,6 @@ def _finite_or_none(value):
     return value if value is not None and math.isfinite(value) else None
 
 
-class _NonFinite(Exception):
-    """A NaN or infinite loss or gradient (``what``) at optimiser step ``step``."""
-
-    def __init__(self, what, value, step):
-        super().__init__(what)
-        self.what, self.value, self.step = what, value, step
-
-
-def _check_finite(what, value, step):
-    if not np.all(np.isfinite(value)):
-        raise _NonFinite(what, value if np.ndim(value) == 0 else None, step)
-
-
 def _train_epoch(objective, state, batches, lr, config, show):
     """Adam steps over ``batches``; returns ``(x, m, v, step, train_loss, grad_norm)``
     without touching ``state`` (so a failed epoch leaves the last complete one)."""
@@ -268,10 +162,10 @@ def _train_epoch(objective, state, batches, lr, config, show):
         value, g = objective(x, batch)
         value = float(value)
         if not math.isfinite(value):
-            raise _NonFinite("training loss", value, step + 1)
+            raise NonFinite("training loss", value, step + 1)
         g, norm = clip_by_global_norm(np.asarray(g, dtype=x.dtype), config["clip_norm"])
         if not math.isfinite(norm):  # a finite norm has finite terms: no second pass
-            _check_finite("gradient", g, step + 1)
+            check_finite("gradient", g, step + 1)
         step += 1
         _adam_step_inplace(x, g, m, v, step, lr, config["beta1"], config["beta2"],
                            config["eps"])
@@ -281,83 +175,6 @@ def _train_epoch(objective, state, batches, lr, config, show):
         if show is not None:
             show(total / seen)
     return x, m, v, step, total / seen, statistics.fmean(norms)
-
-
-def _write_records(path, records, mode):
-    """Write JSON lines: ``mode="w"`` replaces the file atomically, ``"a"`` appends."""
-    text = "".join(json.dumps(record, allow_nan=False) + "\n" for record in records)
-    if mode == "w":
-        with atomic_write(path) as f:
-            f.write(text.encode("utf-8"))
-    else:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(text)
-
-
-def _resume_state(path, state, config, rng):
-    """Load a checkpoint written by :func:`fit` and check it fits this model and run."""
-    saved = load_checkpoint(path)
-    if type(saved) is not dict or set(saved) != set(state):
-        raise ValueError(
-            f"{os.fspath(path)}: not a fit checkpoint (keys {sorted(saved)!r:.200}, "
-            f"expected {sorted(state)})"
-        )
-    x = saved["x"]
-    if not isinstance(x, np.ndarray) or x.shape != state["x"].shape or x.dtype != state["x"].dtype:
-        raise ValueError(
-            f"{os.fspath(path)}: checkpoint holds {getattr(x, 'size', '?')} parameters of dtype "
-            f"{getattr(x, 'dtype', '?')}; the model has {state['x'].size} of dtype "
-            f"{state['x'].dtype}"
-        )
-    changed = [
-        f"{key}: {saved['config'].get(key)!r} -> {value!r}"
-        for key, value in config.items()
-        if saved["config"].get(key) != value
-    ]
-    if changed:
-        warnings.warn(
-            f"resuming {os.fspath(path)} with different settings ({'; '.join(changed)}); "
-            "the run will not match an uninterrupted one",
-            UserWarning,
-            stacklevel=3,
-        )
-    try:
-        rng.bit_generator.state = saved["rng_state"]
-    except (TypeError, ValueError, KeyError) as err:
-        raise ValueError(f"{os.fspath(path)}: cannot restore the random generator: {err}") from None
-    return saved
-
-
-def nll_objective(model, engine="numpy"):
-    """The mean negative log-likelihood of a CONF model for :func:`fit`: ``(loss, gradient)``.
-
-    ``loss(params, batch) = -mean(model.build(params, engine).log_prob(batch))``;
-    ``gradient`` is the engine's explicit whole-model pass
-    (:attr:`refconf.engines.Engine.nll_and_grad`) where it has one, else None (autograd).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from refconf.flows import conf
-    >>> model = conf(3, steps=1, hidden=(4,))
-    >>> x = np.random.default_rng(0).normal(size=(8, 3))
-    >>> loss, gradient = nll_objective(model, "numba")
-    >>> params = model.init_params(x, random_state=0)
-    >>> bool(np.isclose(gradient(params, x)[0], loss(params, x)))
-    True
-    """
-    engine = get_engine(engine)
-
-    def loss(params, batch):
-        return -anp.mean(model.build(params, engine=engine).log_prob(batch))
-
-    if engine.nll_and_grad is None:
-        return loss, None
-
-    def gradient(params, batch):
-        return engine.nll_and_grad(model, params, batch)
-
-    return loss, gradient
 
 
 def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3, lr_decay=1.0,
@@ -493,10 +310,10 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
         "learning_rate": float(learning_rate), "history": [], "events": [], "config": config,
     }
     if resume and os.path.exists(checkpoint_path):
-        state = _resume_state(checkpoint_path, state, config, rng)
+        state = resume_state(checkpoint_path, state, config, rng)
         state["config"] = config
     if metrics_path is not None:
-        _write_records(metrics_path, state["history"] + state["events"], "w")
+        write_records(metrics_path, state["history"] + state["events"], "w")
 
     n_batches = -(-len(train) // batch_size)
     bar = tqdm(total=epochs * n_batches, initial=min(state["epoch"], epochs) * n_batches,
@@ -504,7 +321,7 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
     stopped = None
     if state["events"] and state["events"][-1]["event"] == "early_stopping":
         stopped = "early_stopping"  # resumed from a run that had already stopped early
-    elif _early_stopping(state, patience, metrics_path):  # resumed with a lower patience
+    elif early_stopping(state, patience, metrics_path):  # resumed with a lower patience
         stopped = "early_stopping"
     try:
         while stopped is None and state["epoch"] < epochs:
@@ -521,10 +338,10 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
                 val_loss = None
                 if val is not None:
                     val_loss = _mean_loss(loss, unflatten(x), val, batch_size)
-                    _check_finite("validation loss", val_loss, step)
-            except _NonFinite as bad:
+                    check_finite("validation loss", val_loss, step)
+            except NonFinite as bad:
                 stopped = "non_finite"
-                _record_non_finite(state, metrics_path, epoch, bad)
+                record_non_finite(state, metrics_path, epoch, bad)
                 break
             improved = val_loss is None or val_loss < state["best_val_loss"]
             state.update(
@@ -539,7 +356,7 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
                       "grad_norm": grad_norm, "seconds": time.perf_counter() - started}
             state["history"].append(record)
             new_records = [record]
-            if _early_stopping(state, patience):
+            if early_stopping(state, patience):
                 stopped = "early_stopping"
                 new_records.append(state["events"][-1])
             # Checkpoint first: a crash before the metrics line is repaired on resume,
@@ -547,7 +364,7 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
             if checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, state)
             if metrics_path is not None:
-                _write_records(metrics_path, new_records, "a")
+                write_records(metrics_path, new_records, "a")
             if callback is not None:
                 callback(unflatten(x), dict(record))
     finally:
@@ -579,35 +396,3 @@ def _show_progress(bar, epoch, val_loss, train_loss):
                     val_loss=None if val_loss is None else f"{val_loss:.4g}", refresh=False)
 
 
-def _event(state, kind, epoch, step, message):
-    """Add an event record to ``state`` (checkpointed with it) and return it."""
-    record = {"event": kind, "epoch": epoch, "step": step, "best_epoch": state["best_epoch"],
-              "message": message}
-    state["events"].append(record)
-    return record
-
-
-def _early_stopping(state, patience, metrics_path=None):
-    """Whether the patience is used up; if so, add the event record (and log it to
-    ``metrics_path`` when given)."""
-    if patience is None or state["patience_counter"] < patience:
-        return False
-    record = _event(state, "early_stopping", state["epoch"], state["step"], (
-        f"early stopping after epoch {state['epoch']}: no lower validation loss for "
-        f"{state['patience_counter']} epochs; restored the parameters of epoch "
-        f"{state['best_epoch']} (validation loss {state['best_val_loss']:.6g})"))
-    if metrics_path is not None:
-        _write_records(metrics_path, [record], "a")
-    return True
-
-
-def _record_non_finite(state, metrics_path, epoch, bad):
-    """Log a non-finite stop; ``state`` keeps the last complete epoch (not checkpointed)."""
-    value = "" if bad.value is None else f" ({bad.value})"
-    where = "the initial parameters" if state["best_epoch"] == 0 else (
-        f"the parameters of epoch {state['best_epoch']}")
-    record = _event(state, "non_finite", epoch, bad.step, (
-        f"non-finite {bad.what}{value} in epoch {epoch} at step {bad.step}; stopped and "
-        f"returned {where}. Try a lower learning_rate or set clip_norm."))
-    if metrics_path is not None:
-        _write_records(metrics_path, [record], "a")
