@@ -4,7 +4,9 @@
 The checkpoint (:func:`refconf.params.save_checkpoint` format, written atomically after each
 epoch) is a dict with keys ``x``, ``m``, ``v`` (flattened parameters and Adam moments),
 ``best_x``, ``step``, ``epoch``, ``rng_state``, ``best_val_loss``, ``best_epoch``,
-``patience_counter``, ``learning_rate``, ``history``, ``events`` and ``config``.
+``patience_counter``, ``learning_rate``, ``history``, ``events`` and ``config`` (the
+:meth:`~refconf.train.config.FitConfig.trajectory` settings; ``min_delta`` is new there, and
+reads as 0 in checkpoints written before it).
 """
 
 import json
@@ -42,11 +44,10 @@ def resume_state(path, state, config, rng):
             f"{getattr(x, 'dtype', '?')}; the model has {state['x'].size} of dtype "
             f"{state['x'].dtype}"
         )
-    changed = [
-        f"{key}: {saved['config'].get(key)!r} -> {value!r}"
-        for key, value in config.items()
-        if saved["config"].get(key) != value
-    ]
+    # keys added since (min_delta) read as their default in older checkpoints
+    old = {"min_delta": 0.0, **saved["config"]}
+    changed = [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in config.items()
+               if old.get(key) != value]
     if changed:
         warnings.warn(
             f"resuming {os.fspath(path)} with different settings ({'; '.join(changed)}); "

@@ -17,7 +17,6 @@ Reproducibility and recovery are part of the contract:
 import dataclasses
 import functools
 import math
-import numbers
 import os
 import statistics
 import time
@@ -30,8 +29,16 @@ from tqdm.auto import tqdm
 from ..bijectors.base import validate_input
 from ..params import check_params, flatten, ravel, save_checkpoint
 from .checkpoint import resume_state, write_records
+from .config import FitConfig, check_io
 from .optimiser import _adam_step_inplace, clip_by_global_norm
-from .stopping import NonFinite, check_finite, early_stopping, record_non_finite
+from .stopping import (
+    NonFinite,
+    NonFiniteTraining,
+    check_finite,
+    check_step,
+    early_stopping,
+    record_non_finite,
+)
 
 __all__ = ["FitResult", "fit"]
 
@@ -69,49 +76,6 @@ class FitResult:
     stopped_reason: str
     n_steps: int
     message: str
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_arguments(loss, epochs, batch_size, learning_rate, lr_decay, clip_norm, patience,
-                     val, beta1, beta2, eps, checkpoint_path, resume, callback, on_non_finite,
-                     gradient):
-    """Raise ``ValueError`` naming the first bad argument and what was expected."""
-    checks = [
-        (callable(loss), "loss", loss, "a function loss(params, batch) -> scalar"),
-        (gradient is None or callable(gradient), "gradient", gradient,
-         "None or a function gradient(params, batch) -> (loss, gradient pytree)"),
-        (_is_int(epochs) and epochs >= 1, "epochs", epochs, "an integer >= 1"),
-        (_is_int(batch_size) and batch_size >= 1, "batch_size", batch_size, "an integer >= 1"),
-        (_is_real(learning_rate) and learning_rate > 0, "learning_rate", learning_rate,
-         "a finite number > 0"),
-        (_is_real(lr_decay) and 0 < lr_decay <= 1, "lr_decay", lr_decay,
-         "a number in (0, 1] (the learning rate is multiplied by it after each epoch)"),
-        (clip_norm is None or (_is_real(clip_norm) and clip_norm > 0), "clip_norm", clip_norm,
-         "None or a finite number > 0"),
-        (patience is None or (_is_int(patience) and patience >= 1), "patience", patience,
-         "None or an integer >= 1"),
-        (patience is None or val is not None, "patience", patience,
-         "None when no validation data are given (early stopping watches the validation loss)"),
-        (_is_real(beta1) and 0 <= beta1 < 1, "beta1", beta1, "a number in [0, 1)"),
-        (_is_real(beta2) and 0 <= beta2 < 1, "beta2", beta2, "a number in [0, 1)"),
-        (_is_real(eps) and eps > 0, "eps", eps, "a finite number > 0"),
-        (not resume or checkpoint_path is not None, "resume", resume,
-         "False when no checkpoint_path is given"),
-        (callback is None or callable(callback), "callback", callback,
-         "None or a function callback(params, record)"),
-        (on_non_finite in ("warn", "raise"), "on_non_finite", on_non_finite,
-         "'warn' or 'raise'"),
-    ]
-    for ok, name, value, expected in checks:
-        if not ok:
-            raise ValueError(f"fit: {name}={value!r:.60}; expected {expected}")
 
 
 def _check_data(train, val):
@@ -161,14 +125,10 @@ def _train_epoch(objective, state, batches, lr, config, show):
     for batch in batches:
         value, g = objective(x, batch)
         value = float(value)
-        if not math.isfinite(value):
-            raise NonFinite("training loss", value, step + 1)
-        g, norm = clip_by_global_norm(np.asarray(g, dtype=x.dtype), config["clip_norm"])
-        if not math.isfinite(norm):  # a finite norm has finite terms: no second pass
-            check_finite("gradient", g, step + 1)
+        g, norm = clip_by_global_norm(np.asarray(g, dtype=x.dtype), config.clip_norm)
+        check_step(value, g, norm, step + 1, x, batch)
         step += 1
-        _adam_step_inplace(x, g, m, v, step, lr, config["beta1"], config["beta2"],
-                           config["eps"])
+        _adam_step_inplace(x, g, m, v, step, lr, config.beta1, config.beta2, config.eps)
         total += value * len(batch)
         seen += len(batch)
         norms.append(norm)
@@ -177,10 +137,122 @@ def _train_epoch(objective, state, batches, lr, config, show):
     return x, m, v, step, total / seen, statistics.fmean(norms)
 
 
-def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3, lr_decay=1.0,
-        clip_norm=None, patience=None, random_state=None, metrics_path=None,
-        checkpoint_path=None, resume=False, progress=True, callback=None, beta1=0.9,
-        beta2=0.999, eps=1e-8, on_non_finite="warn", gradient=None):
+def _objective(loss, gradient, unflatten):
+    """``x, batch -> (loss, flat gradient)`` on the flat parameter vector."""
+    if gradient is None:
+        return value_and_grad(lambda x, batch: loss(unflatten(x), batch))
+
+    def objective(x, batch):
+        value, grads = gradient(unflatten(x), batch)
+        g = ravel(grads)
+        if g.shape != x.shape:
+            raise ValueError(f"fit: gradient returned {g.size} values for {x.size} "
+                             "parameters; expected a pytree like params")
+        return value, g
+    return objective
+
+
+def _initial_state(x0, rng, config, trajectory, checkpoint_path, resume):
+    state = {
+        "x": x0, "m": np.zeros_like(x0), "v": np.zeros_like(x0), "best_x": x0.copy(),
+        "step": 0, "epoch": 0, "rng_state": rng.bit_generator.state,
+        "best_val_loss": math.inf, "best_epoch": 0, "patience_counter": 0,
+        "learning_rate": float(config.learning_rate), "history": [], "events": [],
+        "config": trajectory,
+    }
+    if resume and os.path.exists(checkpoint_path):
+        state = resume_state(checkpoint_path, state, trajectory, rng)
+        state["config"] = trajectory
+    return state
+
+
+def _already_stopped(state, config, metrics_path):
+    """A resumed run that had stopped early (or does now, with a lower patience)."""
+    if state["events"] and state["events"][-1]["event"] == "early_stopping":
+        return "early_stopping"
+    if early_stopping(state, config.patience, metrics_path):
+        return "early_stopping"
+    return None
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one :func:`fit` call works with besides its state."""
+
+    loss: object
+    objective: object
+    unflatten: object
+    train: np.ndarray
+    val: np.ndarray | None
+    config: FitConfig
+    rng: np.random.Generator
+    metrics_path: object
+    checkpoint_path: object
+    callback: object
+    bar: object
+
+
+def _epoch(run, state, epoch):
+    """Train one epoch and record it; returns the early-stopping flag."""
+    config = run.config
+    lr = config.learning_rate * config.lr_decay ** (epoch - 1)
+    started = time.perf_counter()
+    last_val = state["history"][-1]["val_loss"] if state["history"] else None
+    show = None if run.bar.disable else functools.partial(_show_progress, run.bar, epoch,
+                                                          last_val)
+    batches = (run.train[index] for index in
+               _batches(len(run.train), config.batch_size, run.rng.permutation(len(run.train))))
+    x, m, v, step, train_loss, grad_norm = _train_epoch(run.objective, state, batches, lr,
+                                                        config, show)
+    val_loss = None
+    if run.val is not None:
+        val_loss = _mean_loss(run.loss, run.unflatten(x), run.val, config.batch_size)
+        check_finite("validation loss", val_loss, step)
+    improved = val_loss is None or val_loss < state["best_val_loss"] - config.min_delta
+    state.update(x=x, m=m, v=v, step=step, epoch=epoch, rng_state=run.rng.bit_generator.state,
+                 learning_rate=lr,
+                 patience_counter=0 if improved else state["patience_counter"] + 1)
+    if improved:
+        state.update(best_x=x.copy(), best_epoch=epoch,
+                     best_val_loss=math.inf if val_loss is None else val_loss)
+    record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+              "grad_norm": grad_norm, "seconds": time.perf_counter() - started}
+    state["history"].append(record)
+    new_records = [record]
+    stop = early_stopping(state, config.patience)
+    if stop:
+        new_records.append(state["events"][-1])
+    # Checkpoint first: a crash before the metrics line is repaired on resume,
+    # which rewrites the metrics file from the checkpoint.
+    if run.checkpoint_path is not None:
+        save_checkpoint(run.checkpoint_path, state)
+    if run.metrics_path is not None:
+        write_records(run.metrics_path, new_records, "a")
+    if run.callback is not None:
+        run.callback(run.unflatten(x), dict(record))
+    return stop
+
+
+def _epochs(run, state, stopped):
+    """Epochs until the cap or a stop; returns the stop reason (None: the cap)."""
+    try:
+        while stopped is None and state["epoch"] < run.config.epochs:
+            epoch = state["epoch"] + 1
+            try:
+                if _epoch(run, state, epoch):
+                    stopped = "early_stopping"
+            except NonFinite as bad:
+                record_non_finite(state, run.metrics_path, epoch, bad)
+                return "non_finite", bad
+    finally:
+        run.bar.close()
+    return stopped, None
+
+
+def fit(loss, params, train, val=None, *, epochs=None, batch_size=None, learning_rate=1e-3,
+        lr_decay=1.0, clip_norm=None, patience=None, min_delta=0.0, random_state=None,
+        metrics_path=None, checkpoint_path=None, resume=False, progress=True, callback=None,
+        beta1=0.9, beta2=0.999, eps=1e-8, on_non_finite="warn", gradient=None, config=None):
     """Fit ``params`` by maximum likelihood with minibatch Adam.
 
     Minimises the mean negative log-likelihood ``loss(params, batch)`` over ``epochs``
@@ -215,6 +287,9 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
     patience : int, optional
         Early stopping: stop after ``patience`` epochs without a new lowest validation
         loss, and return the best parameters. Needs ``val``.
+    min_delta : float
+        A validation loss counts as a new lowest one only when it is below the best so far
+        by more than ``min_delta`` (nats); 0 counts any decrease.
     random_state : int, numpy.random.SeedSequence or numpy.random.Generator, optional
         Seed of the shuffle (``numpy.random.default_rng(random_state)``).
     metrics_path : str or os.PathLike, optional
@@ -237,9 +312,16 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
     beta1, beta2, eps : float
         Adam constants.
     on_non_finite : {"warn", "raise"}
-        What a NaN or infinite loss or gradient does: ``"warn"`` stops training with a
+        What a NaN or infinite loss or gradient, or a diverging one (``|loss|`` or the
+        gradient norm above ``1e10``), does: ``"warn"`` stops training with a
         ``RuntimeWarning`` and returns the best parameters so far; ``"raise"`` raises
-        ``FloatingPointError`` with the same message.
+        :class:`~refconf.train.stopping.NonFiniteTraining` (a ``FloatingPointError``) with
+        the same message, carrying the offending parameters and batch for diagnosis. The
+        checkpoint keeps the last complete epoch either way.
+    config : FitConfig, optional
+        The optimisation settings as one object; when given, ``epochs``, ``batch_size``,
+        ``learning_rate``, ``lr_decay``, ``clip_norm``, ``patience``, ``min_delta``,
+        ``beta1``, ``beta2``, ``eps`` and ``on_non_finite`` are taken from it instead.
     gradient : callable, optional
         ``gradient(params, batch) -> (loss value, gradient pytree like params)``, used for
         the training steps instead of autograd's ``value_and_grad`` of ``loss`` (which
@@ -278,106 +360,35 @@ def fit(loss, params, train, val=None, *, epochs, batch_size, learning_rate=1e-3
     >>> result.stopped_reason, bool(abs(result.params["mu"][0] - data.mean()) < 0.05)
     ('completed', True)
     """
-    _check_arguments(loss, epochs, batch_size, learning_rate, lr_decay, clip_norm, patience, val,
-                     beta1, beta2, eps, checkpoint_path, resume, callback, on_non_finite,
-                     gradient)
+    config = config if config is not None else FitConfig(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, lr_decay=lr_decay,
+        clip_norm=clip_norm, patience=patience, min_delta=min_delta, beta1=beta1, beta2=beta2,
+        eps=eps, on_non_finite=on_non_finite)
+    check_io(loss, gradient, val, config.patience, checkpoint_path, resume, callback)
     train, val = _check_data(train, val)
     check_params(params, finite=True)
     x0, unflatten = flatten(params)
-    if gradient is None:
-        objective = value_and_grad(lambda x, batch: loss(unflatten(x), batch))
-    else:
-        def objective(x, batch):
-            value, grads = gradient(unflatten(x), batch)
-            g = ravel(grads)
-            if g.shape != x.shape:
-                raise ValueError(f"fit: gradient returned {g.size} values for {x.size} "
-                                 "parameters; expected a pytree like params")
-            return value, g
     rng = np.random.default_rng(random_state)
-    # The settings that shape the trajectory; resuming with other values is reported.
-    config = {
-        "batch_size": int(batch_size), "learning_rate": float(learning_rate),
-        "lr_decay": float(lr_decay), "clip_norm": None if clip_norm is None else float(clip_norm),
-        "patience": None if patience is None else int(patience), "beta1": float(beta1),
-        "beta2": float(beta2), "eps": float(eps), "n_train": len(train),
-        "n_val": None if val is None else len(val),
-    }
-    state = {
-        "x": x0, "m": np.zeros_like(x0), "v": np.zeros_like(x0), "best_x": x0.copy(),
-        "step": 0, "epoch": 0, "rng_state": rng.bit_generator.state,
-        "best_val_loss": math.inf, "best_epoch": 0, "patience_counter": 0,
-        "learning_rate": float(learning_rate), "history": [], "events": [], "config": config,
-    }
-    if resume and os.path.exists(checkpoint_path):
-        state = resume_state(checkpoint_path, state, config, rng)
-        state["config"] = config
+    trajectory = config.trajectory(len(train), None if val is None else len(val))
+    state = _initial_state(x0, rng, config, trajectory, checkpoint_path, resume)
     if metrics_path is not None:
         write_records(metrics_path, state["history"] + state["events"], "w")
-
-    n_batches = -(-len(train) // batch_size)
-    bar = tqdm(total=epochs * n_batches, initial=min(state["epoch"], epochs) * n_batches,
+    n_batches = -(-len(train) // config.batch_size)
+    bar = tqdm(total=config.epochs * n_batches,
+               initial=min(state["epoch"], config.epochs) * n_batches,
                disable=not progress, unit="step", dynamic_ncols=True)
-    stopped = None
-    if state["events"] and state["events"][-1]["event"] == "early_stopping":
-        stopped = "early_stopping"  # resumed from a run that had already stopped early
-    elif early_stopping(state, patience, metrics_path):  # resumed with a lower patience
-        stopped = "early_stopping"
-    try:
-        while stopped is None and state["epoch"] < epochs:
-            epoch = state["epoch"] + 1
-            lr = learning_rate * lr_decay ** (epoch - 1)
-            started = time.perf_counter()
-            last_val = state["history"][-1]["val_loss"] if state["history"] else None
-            show = functools.partial(_show_progress, bar, epoch, last_val) if progress else None
-            batches = (train[index] for index in
-                       _batches(len(train), batch_size, rng.permutation(len(train))))
-            try:
-                x, m, v, step, train_loss, grad_norm = _train_epoch(
-                    objective, state, batches, lr, config, show)
-                val_loss = None
-                if val is not None:
-                    val_loss = _mean_loss(loss, unflatten(x), val, batch_size)
-                    check_finite("validation loss", val_loss, step)
-            except NonFinite as bad:
-                stopped = "non_finite"
-                record_non_finite(state, metrics_path, epoch, bad)
-                break
-            improved = val_loss is None or val_loss < state["best_val_loss"]
-            state.update(
-                x=x, m=m, v=v, step=step, epoch=epoch, rng_state=rng.bit_generator.state,
-                learning_rate=lr,
-                patience_counter=0 if improved else state["patience_counter"] + 1,
-            )
-            if improved:
-                state.update(best_x=x.copy(), best_epoch=epoch,
-                             best_val_loss=math.inf if val_loss is None else val_loss)
-            record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
-                      "grad_norm": grad_norm, "seconds": time.perf_counter() - started}
-            state["history"].append(record)
-            new_records = [record]
-            if early_stopping(state, patience):
-                stopped = "early_stopping"
-                new_records.append(state["events"][-1])
-            # Checkpoint first: a crash before the metrics line is repaired on resume,
-            # which rewrites the metrics file from the checkpoint.
-            if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, state)
-            if metrics_path is not None:
-                write_records(metrics_path, new_records, "a")
-            if callback is not None:
-                callback(unflatten(x), dict(record))
-    finally:
-        bar.close()
-
+    run = _Run(loss, _objective(loss, gradient, unflatten), unflatten, train, val, config, rng,
+               metrics_path, checkpoint_path, callback, bar)
+    stopped, bad = _epochs(run, state, _already_stopped(state, config, metrics_path))
     if stopped is None:
         stopped = "completed"
         message = f"completed {state['epoch']} epochs ({state['step']} steps)"
     else:
         message = state["events"][-1]["message"]
     if stopped == "non_finite":
-        if on_non_finite == "raise":
-            raise FloatingPointError(message)
+        if config.on_non_finite == "raise":
+            raise NonFiniteTraining(message, unflatten(bad.x), bad.batch,
+                                    unflatten(state["best_x"]))
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     return FitResult(
         params=unflatten(state["best_x"]),

@@ -1,22 +1,63 @@
 """Why training stops: early stopping on the validation loss, and non-finite values."""
 
+import math
 
 import numpy as np
 
 from .checkpoint import add_event, write_records
 
+#: A mean NLL or gradient norm beyond this is taken as divergence: no density of data in
+#: floating point is ``exp(-1e10)`` per sample.
+DIVERGED = 1e10
+
+
+class NonFiniteTraining(FloatingPointError):
+    """Training stopped on a NaN, infinite or diverging loss or gradient.
+
+    Attributes
+    ----------
+    params : pytree
+        The parameters at which the loss or gradient went bad.
+    batch : ndarray or None
+        The batch they were evaluated on (None for the validation loss).
+    best_params : pytree
+        The last good parameters (those :func:`refconf.train.fit` would have returned).
+    """
+
+    def __init__(self, message, params, batch, best_params):
+        super().__init__(message)
+        self.params, self.batch, self.best_params = params, batch, best_params
+
 
 class NonFinite(Exception):
-    """A NaN or infinite loss or gradient (``what``) at optimiser step ``step``."""
+    """A NaN, infinite or diverging loss or gradient (``what``) at optimiser step ``step``,
+    at the flat parameters ``x`` and ``batch``."""
 
-    def __init__(self, what, value, step):
+    def __init__(self, what, value, step, x=None, batch=None):
         super().__init__(what)
-        self.what, self.value, self.step = what, value, step
+        self.what, self.value, self.step, self.x, self.batch = what, value, step, x, batch
 
 
 def check_finite(what, value, step):
     if not np.all(np.isfinite(value)):
         raise NonFinite(what, value if np.ndim(value) == 0 else None, step)
+
+
+def check_step(value, g, norm, step, x, batch):
+    """Raise :class:`NonFinite` for a bad training loss ``value`` or gradient ``g``
+    (of norm ``norm``) at parameters ``x``."""
+    if not math.isfinite(value) or abs(value) > DIVERGED:
+        what = "training loss" if not math.isfinite(value) else "training loss (diverging)"
+        raise NonFinite(what, value, step, x.copy(), batch)
+    if not math.isfinite(norm):  # a finite norm has finite terms: no second pass
+        try:
+            check_finite("gradient", g, step)
+        except NonFinite as bad:
+            bad.x, bad.batch = x.copy(), batch
+            raise
+        raise NonFinite("gradient norm", norm, step, x.copy(), batch)
+    if norm > DIVERGED:
+        raise NonFinite("gradient norm (diverging)", norm, step, x.copy(), batch)
 
 
 def early_stopping(state, patience, metrics_path=None):
