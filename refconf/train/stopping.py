@@ -84,3 +84,24 @@ def record_non_finite(state, metrics_path, epoch, bad):
         f"returned {where}. Try a lower learning_rate or set clip_norm."))
     if metrics_path is not None:
         write_records(metrics_path, [record], "a")
+
+
+def still_improving(history, min_delta=0.0):
+    """Whether the last fifth of a run (at least one epoch) lowered the best loss by more
+    than ``min_delta``: the validation loss when the history has it, else the training loss.
+
+    A run stopped by its epoch cap in that state had not converged.
+
+    Examples
+    --------
+    >>> still_improving([{"val_loss": v} for v in (3.0, 2.0, 1.5, 1.2, 1.1)])
+    True
+    >>> still_improving([{"val_loss": v} for v in (3.0, 2.0, 1.5, 1.6, 1.7)])
+    False
+    """
+    if len(history) < 2:
+        return False
+    key = "val_loss" if history[-1].get("val_loss") is not None else "train_loss"
+    values = [record[key] for record in history]
+    recent = max(1, len(values) // 5)
+    return min(values[-recent:]) < min(values[:-recent]) - min_delta
