@@ -16,8 +16,13 @@ from autograd.test_util import check_grads
 
 from .reference import dense_jacobian
 
-__all__ = ["check_bijector", "check_normalization", "check_vjp", "dot_test",
-           "default_tolerance"]
+__all__ = [
+    "check_bijector",
+    "check_normalization",
+    "check_vjp",
+    "default_tolerance",
+    "dot_test",
+]
 
 
 def default_tolerance(dtype):
@@ -164,7 +169,7 @@ def dot_test(linear, x, y=None, adjoint=None, rtol=1e-10, random_state=0):
         vjp, Ax = make_vjp(linear)(x)
         # autograd's cotangent of a complex z is dl/dRe z - i dl/dIm z, so the adjoint
         # under Re vdot is conj(vjp(conj(y))); both conjugations are no-ops for real maps
-        adjoint = lambda v: np.conj(vjp(np.conj(v)))  # noqa: E731
+        adjoint = lambda v: np.conj(vjp(np.conj(v)))
     else:
         Ax = linear(x)
     if y is None:
@@ -204,7 +209,7 @@ def _importance_mass(log_p, mean, cov, n, rng):
     than the model's bulk), and its standard error."""
     q_cov = 2.25 * cov
     draws = rng.multivariate_normal(mean, q_cov, size=n)
-    sign, logdet = np.linalg.slogdet(q_cov)
+    _, logdet = np.linalg.slogdet(q_cov)
     centred = np.linalg.solve(np.linalg.cholesky(q_cov), (draws - mean).T)
     log_q = -0.5 * np.sum(centred**2, axis=0) - 0.5 * (logdet + len(mean) * np.log(2 * np.pi))
     ratio = np.exp(log_p(draws) - log_q)
