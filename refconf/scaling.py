@@ -9,7 +9,10 @@ by the change of variables (:doc:`../theory/change-of-variables`)
     \\log p_X(x) = \\log p_U\\big((x - \\mu) / \\sigma\\big) - \\sum_j \\log \\sigma_j ,
 
 so fitting ``c x + b`` gives the same ``p_U`` and log-densities shifted by
-``-D \\log |c|``, whatever the scale of each column.
+``-D \\log |c|``, whatever the scale of each column (``sigma`` is signed by the column's
+skewness, which makes a negative ``c`` give the same ``u`` too). Whitening by the
+Cholesky factor ``L`` of the columns' correlation keeps that law: correlations do not
+change with the columns' scales.
 """
 
 import dataclasses
@@ -35,9 +38,10 @@ class DiscreteDataWarning(UserWarning):
 @dataclasses.dataclass(frozen=True)
 class ColumnScaling:
     """``u = L^{-1} (x - mean) / scale`` and its log-Jacobian
-    ``-sum_j log scale_j - sum_j log L_jj``.
+    ``-sum_j log|scale_j| - sum_j log L_jj``.
 
-    ``scale`` is each column's standard deviation; ``L`` is the identity (per-column
+    ``scale`` is each column's standard deviation, signed by its skewness (so ``c x`` with
+    ``c < 0`` standardises to the same ``u``); ``L`` is the identity (per-column
     standardisation) or the Cholesky factor of the columns' shrunk correlation matrix
     ``(1 - shrinkage) R + shrinkage I`` (whitening: the standard normal of ``u`` is then
     the fitted full-covariance Gaussian of ``x``).
@@ -59,7 +63,10 @@ class ColumnScaling:
         """Mean and standard deviation of each column of ``X`` (float64), and with
         ``whiten`` the Cholesky factor of their shrunk correlation."""
         X = np.asarray(X, dtype=np.float64)
-        mean, scale = X.mean(axis=0), X.std(axis=0)
+        mean = X.mean(axis=0)
+        # signed by the skewness, so that a mirrored column (c < 0) standardises the same
+        skew = np.sum((X - mean) ** 3, axis=0)
+        scale = X.std(axis=0) * np.where(skew < 0, -1.0, 1.0)
         if not whiten:
             return cls(mean, scale)
         U = (X - mean) / scale
@@ -79,7 +86,7 @@ class ColumnScaling:
     @property
     def log_jacobian(self):
         """``log|det du/dx|``, added to every log-density."""
-        log_det = float(np.sum(np.log(self.scale)))
+        log_det = float(np.sum(np.log(np.abs(self.scale))))
         if self.chol is not None:
             log_det += float(np.sum(np.log(np.diag(self.chol))))
         return -log_det
