@@ -42,11 +42,14 @@ class TailWarning(UserWarning):
 class ConfDensity(BaseEstimator):
     """Convolutional normalizing flow density estimator.
 
-    The flow is fitted to the standardised data ``u = (x - mean) / std`` (per column, from
-    the training rows) and every density is reported on the scale of ``X``:
-    ``log p(x) = log p_U(u) - sum_j log std_j`` (:doc:`../theory/change-of-variables`).
-    So fitting ``c * X + b`` gives the same model with log-densities shifted by
-    ``-D log|c|``, for columns of any scale.
+    The flow is fitted to the whitened data ``u = L^{-1} (x - mean) / std`` (per column
+    mean and standard deviation, and ``L`` the Cholesky factor of the shrunk correlation
+    matrix, all from the training rows) and every density is reported on the scale of
+    ``X``: ``log p(x) = log p_U(u) - sum_j log std_j - sum_j log L_jj``
+    (:doc:`../theory/change-of-variables`). At initialisation the flow is the identity, so
+    the model starts as the (shrunk) full-covariance Gaussian and early stopping can only
+    keep what improves on it in validation. Fitting ``c * X + b`` gives the same model
+    with log-densities shifted by ``-D log|c|``, for columns of any scale.
 
     Parameters
     ----------
@@ -77,6 +80,12 @@ class ConfDensity(BaseEstimator):
         of the rows repeat). ``score_samples`` is then the density of the dequantised
         variable; ``score_samples(x) + log_quantum_`` bounds ``log P(x)`` of the discrete
         value from below (Theis et al. 2016).
+    whiten : bool
+        Whiten by the shrunk correlation (else standardise each column only).
+    shrinkage : float in [0, 1]
+        The correlation used to whiten is ``(1 - shrinkage) R + shrinkage I``: a small
+        shrinkage keeps nearly collinear columns (a near-singular ``R``) from putting
+        held-out rows hundreds of standard deviations out in ``u``.
     random_state : int or None
         Seed of initialisation, batching, dequantisation and the validation split: a fixed
         seed gives an identical fit.
@@ -100,7 +109,8 @@ class ConfDensity(BaseEstimator):
     params_ : dict
         Fitted parameters (the best validation epoch), of the flow on standardised data.
     scaling_ : ColumnScaling
-        The per-column ``mean`` and ``scale`` (standard deviation) of the training rows.
+        The per-column ``mean`` and ``scale`` (standard deviation, signed by the skewness)
+        of the training rows, and the whitening factor ``chol``.
     history_ : list of dict
         Per-epoch metrics.
     n_iter_ : int
@@ -145,10 +155,10 @@ class ConfDensity(BaseEstimator):
     """
 
     def __init__(self, steps=4, m=2, hidden=(64, 64), kind="symmetric", mixing="reverse",
-                 actnorm=True, spectrum="raw", activation="tanh", alpha_init=1.0,
+                 actnorm=True, spectrum="raw", activation="tanh", alpha_init=0.3,
                  epochs=500, batch_size=128, learning_rate=1e-3, lr_decay=1.0,
-                 clip_norm=10.0, patience=25, min_delta=0.0, validation_fraction=0.1,
-                 dequantize=False, whiten=True, shrinkage=1e-3, random_state=None,
+                 clip_norm=10.0, patience=25, min_delta=0.0, validation_fraction=0.2,
+                 dequantize=False, whiten=True, shrinkage=0.1, random_state=None,
                  verbose=False, engine="auto", dtype="float64"):
         self.steps = steps
         self.m = m

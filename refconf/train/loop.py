@@ -126,7 +126,7 @@ def _train_epoch(objective, state, batches, lr, config, show):
         value, g = objective(x, batch)
         value = float(value)
         g, norm = clip_by_global_norm(np.asarray(g, dtype=x.dtype), config.clip_norm)
-        check_step(value, g, norm, step + 1, x, batch)
+        check_step(value, g, norm, step + 1, x, batch, config.clip_norm)
         step += 1
         _adam_step_inplace(x, g, m, v, step, lr, config.beta1, config.beta2, config.eps)
         total += value * len(batch)
@@ -312,9 +312,9 @@ def fit(loss, params, train, val=None, *, epochs=None, batch_size=None, learning
     beta1, beta2, eps : float
         Adam constants.
     on_non_finite : {"warn", "raise"}
-        What a NaN or infinite loss or gradient, or a diverging one (``|loss|`` or the
-        gradient norm above ``1e10``), does: ``"warn"`` stops training with a
-        ``RuntimeWarning`` and returns the best parameters so far; ``"raise"`` raises
+        What a NaN or infinite loss or gradient, or a diverging one (``|loss|``, or the
+        gradient norm without ``clip_norm``, above ``1e10``), does: ``"warn"`` stops
+        training with a ``RuntimeWarning`` and returns the best parameters so far; ``"raise"`` raises
         :class:`~refconf.train.stopping.NonFiniteTraining` (a ``FloatingPointError``) with
         the same message, carrying the offending parameters and batch for diagnosis. The
         checkpoint keeps the last complete epoch either way.

@@ -43,11 +43,12 @@ def check_finite(what, value, step):
         raise NonFinite(what, value if np.ndim(value) == 0 else None, step)
 
 
-def check_step(value, g, norm, step, x, batch):
+def check_step(value, g, norm, step, x, batch, clip_norm=None):
     """Raise :class:`NonFinite` for a bad training loss ``value`` or gradient ``g``
-    (of norm ``norm``) at parameters ``x``."""
+    (of norm ``norm`` before clipping) at parameters ``x``: not finite, or above
+    :data:`DIVERGED` (the gradient norm only when it is not clipped)."""
     if not math.isfinite(value) or abs(value) > DIVERGED:
-        what = "training loss" if not math.isfinite(value) else "training loss (diverging)"
+        what = "training loss" if not math.isfinite(value) else "diverging training loss"
         raise NonFinite(what, value, step, x.copy(), batch)
     if not math.isfinite(norm):  # a finite norm has finite terms: no second pass
         try:
@@ -56,8 +57,8 @@ def check_step(value, g, norm, step, x, batch):
             bad.x, bad.batch = x.copy(), batch
             raise
         raise NonFinite("gradient norm", norm, step, x.copy(), batch)
-    if norm > DIVERGED:
-        raise NonFinite("gradient norm (diverging)", norm, step, x.copy(), batch)
+    if norm > DIVERGED and clip_norm is None:  # clipped, a spike moves no further
+        raise NonFinite("diverging gradient norm", norm, step, x.copy(), batch)
 
 
 def early_stopping(state, patience, metrics_path=None):
@@ -79,9 +80,10 @@ def record_non_finite(state, metrics_path, epoch, bad):
     value = "" if bad.value is None else f" ({bad.value})"
     where = "the initial parameters" if state["best_epoch"] == 0 else (
         f"the parameters of epoch {state['best_epoch']}")
+    what = bad.what if bad.what.startswith("diverging") else f"non-finite {bad.what}"
     record = add_event(state, "non_finite", epoch, bad.step, (
-        f"non-finite {bad.what}{value} in epoch {epoch} at step {bad.step}; stopped and "
-        f"returned {where}. Try a lower learning_rate or set clip_norm."))
+        f"{what}{value} in epoch {epoch} at step {bad.step}; stopped and returned {where}. "
+        "Try a lower learning_rate or set clip_norm."))
     if metrics_path is not None:
         write_records(metrics_path, [record], "a")
 
