@@ -6,6 +6,8 @@ import numpy as np
 
 from .checkpoint import add_event, write_records
 
+__all__ = ["DIVERGED", "NonFiniteTraining", "still_improving"]
+
 #: A mean NLL or gradient norm beyond this is taken as divergence: no density of data in
 #: floating point is ``exp(-1e10)`` per sample.
 DIVERGED = 1e10
