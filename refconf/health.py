@@ -83,14 +83,17 @@ def locate_non_finite(model, params, x):
     except ValueError as err:
         return str(err)
     h = np.asarray(x, dtype=np.float64)
+    largest = (0.0, None)
     for name, layer in _layers(model, params):
         with np.errstate(all="ignore"):
             y, log_det = layer.forward(h)
             if not _finite(y, log_det):
                 gate = f", {_gate(layer, h)}" if isinstance(layer, ConvCoupling) else ""
                 return f"{name}{gate}"
+        largest = max(largest, (float(np.max(np.abs(log_det))), name), key=lambda t: t[0])
         h = y
-    return "the base density (the latent values are finite: the gradient went bad)"
+    return (f"every value is finite; the largest |log-determinant| is {largest[0]:.3g} in "
+            f"{largest[1]}, and the largest latent value {float(np.max(np.abs(h))):.3g}")
 
 
 def _round_trip(x2, w, s, alpha, alpha_prime, kind, dtype):

@@ -86,7 +86,11 @@ def _available(names):
 def _conf_tuned(train, test, seed):
     best = None
     for overrides in TUNED_GRID:
-        est = ConfDensity(random_state=seed, **overrides).fit(train)
+        try:
+            est = ConfDensity(random_state=seed, **overrides).fit(train)
+        except FloatingPointError as err:  # a diverging setting is not a candidate
+            print(f"  tuned setting {overrides} diverged: {str(err)[:80]}", file=sys.stderr)
+            continue
         val = est.best_val_loss_
         if best is None or val < best[0]:
             best = (val, -est.score_samples(test).mean())
