@@ -282,14 +282,10 @@ class ConfDensity(BaseEstimator):
                     progress=self.verbose, gradient=gradient)
             except NonFiniteTraining as bad:
                 raise FloatingPointError(
-                    f"ConfDensity.fit: {bad} Where: {self._where(bad)}.") from None
+                    f"ConfDensity.fit: {bad} Where: "
+                    f"{locate_non_finite(self.model_, bad.params, bad.batch)}.") from None
         self._record(result, engine.name, X_train)
         return self
-
-    def _where(self, bad):
-        if bad.batch is None:
-            return "the validation loss"
-        return locate_non_finite(self.model_, bad.params, bad.batch)
 
     def _record(self, result, engine_name, X_train):
         self.params_ = result.params

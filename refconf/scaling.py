@@ -64,9 +64,13 @@ class ColumnScaling:
         ``whiten`` the Cholesky factor of their shrunk correlation."""
         X = np.asarray(X, dtype=np.float64)
         mean = X.mean(axis=0)
-        # signed by the skewness, so that a mirrored column (c < 0) standardises the same
-        skew = np.sum((X - mean) ** 3, axis=0)
-        scale = X.std(axis=0) * np.where(skew < 0, -1.0, 1.0)
+        # moments of the columns divided by their largest magnitude: no square overflows
+        # for values up to the float64 maximum; signed by the skewness, so that a mirrored
+        # column (c < 0) standardises the same
+        peak = _peak(X - mean)
+        centred = (X - mean) / peak
+        skew = np.sum(centred**3, axis=0)
+        scale = peak * centred.std(axis=0) * np.where(skew < 0, -1.0, 1.0)
         if not whiten:
             return cls(mean, scale)
         U = (X - mean) / scale
@@ -115,6 +119,12 @@ class ColumnScaling:
                    None if chol is None else np.asarray(chol, dtype=np.float64))
 
 
+def _peak(X):
+    """Largest magnitude of each column (1 for an all-zero column)."""
+    peak = np.max(np.abs(X), axis=0)
+    return np.where(peak > 0, peak, 1.0)
+
+
 def _name(j, names):
     return f"column {j}" if names is None else f"column {j} ({names[j]!r})"
 
@@ -127,12 +137,13 @@ def check_columns(X, names=None):
     a maximum-likelihood fit drives it to infinity.
     """
     X = np.asarray(X, dtype=np.float64)
-    std = X.std(axis=0)
+    peak = _peak(X)
+    std = peak * (X / peak).std(axis=0)
     resolution = _RESOLUTION_ULPS * np.spacing(np.max(np.abs(X), axis=0))
     bad = np.flatnonzero(~(std > resolution))
     if bad.size:
         j = int(bad[0])
-        what = (f"is constant (every value is {X[0, j]!r})" if std[j] == 0 else
+        what = (f"is constant (every value is {float(X[0, j])!r})" if std[j] == 0 else
                 f"varies by {std[j]:.3g} around {X[:, j].mean():.6g}, below float64 "
                 f"resolution there")
         raise ValueError(

@@ -34,7 +34,6 @@ from .optimiser import _adam_step_inplace, clip_by_global_norm
 from .stopping import (
     NonFinite,
     NonFiniteTraining,
-    check_finite,
     check_step,
     early_stopping,
     record_non_finite,
@@ -207,7 +206,8 @@ def _epoch(run, state, epoch):
     val_loss = None
     if run.val is not None:
         val_loss = _mean_loss(run.loss, run.unflatten(x), run.val, config.batch_size)
-        check_finite("validation loss", val_loss, step)
+        if not math.isfinite(val_loss):
+            raise NonFinite("validation loss", val_loss, step, x.copy(), run.val)
     improved = val_loss is None or val_loss < state["best_val_loss"] - config.min_delta
     state.update(x=x, m=m, v=v, step=step, epoch=epoch, rng_state=run.rng.bit_generator.state,
                  learning_rate=lr,
@@ -387,8 +387,8 @@ def fit(loss, params, train, val=None, *, epochs=None, batch_size=None, learning
         message = state["events"][-1]["message"]
     if stopped == "non_finite":
         if config.on_non_finite == "raise":
-            raise NonFiniteTraining(message, unflatten(bad.x), bad.batch,
-                                    unflatten(state["best_x"]))
+            raise NonFiniteTraining(message, None if bad.x is None else unflatten(bad.x),
+                                    bad.batch, unflatten(state["best_x"]))
         warnings.warn(message, RuntimeWarning, stacklevel=2)
     return FitResult(
         params=unflatten(state["best_x"]),

@@ -20,8 +20,8 @@ class NonFiniteTraining(FloatingPointError):
     ----------
     params : pytree
         The parameters at which the loss or gradient went bad.
-    batch : ndarray or None
-        The batch they were evaluated on (None for the validation loss).
+    batch : ndarray
+        The batch they were evaluated on (the validation data for the validation loss).
     best_params : pytree
         The last good parameters (those :func:`refconf.train.fit` would have returned).
     """
