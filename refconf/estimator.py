@@ -48,7 +48,8 @@ class ConfDensity(BaseEstimator):
     ``X``: ``log p(x) = log p_U(u) - sum_j log std_j - sum_j log L_jj``
     (:doc:`../theory/change-of-variables`). At initialisation the flow is the identity, so
     the model starts as the (shrunk) full-covariance Gaussian and early stopping can only
-    keep what improves on it in validation. Fitting ``c * X + b`` gives the same model
+    keep what improves on it in validation. The reported density mixes in that Gaussian
+    with weight ``defensive``. Fitting ``c * X + b`` gives the same model
     with log-densities shifted by ``-D log|c|``, for columns of any scale.
 
     Parameters
@@ -86,6 +87,13 @@ class ConfDensity(BaseEstimator):
         The correlation used to whiten is ``(1 - shrinkage) R + shrinkage I``: a small
         shrinkage keeps nearly collinear columns (a near-singular ``R``) from putting
         held-out rows hundreds of standard deviations out in ``u``.
+    defensive : float in [0, 1)
+        Weight ``eps`` of the whitening Gaussian in the reported density, a defensive
+        mixture ``p = (1 - eps) p_flow + eps N`` (in the whitened space; Hesterberg 1995):
+        it costs at most ``-log(1 - eps)`` nats (0.05 for the default) on any row and
+        keeps a row far in the flow's tails within ``-log(eps)`` (3 nats) of the Gaussian.
+        Sampling draws each row from the Gaussian with probability ``eps``. Training fits
+        the flow alone.
     random_state : int or None
         Seed of initialisation, batching, dequantisation and the validation split: a fixed
         seed gives an identical fit.
@@ -158,8 +166,8 @@ class ConfDensity(BaseEstimator):
                  actnorm=True, spectrum="raw", activation="tanh", alpha_init=0.3,
                  epochs=500, batch_size=128, learning_rate=1e-3, lr_decay=1.0,
                  clip_norm=10.0, patience=25, min_delta=0.0, validation_fraction=0.2,
-                 dequantize=False, whiten=True, shrinkage=0.1, random_state=None,
-                 verbose=False, engine="auto", dtype="float64"):
+                 dequantize=False, whiten=True, shrinkage=3e-4, defensive=0.05,
+                 random_state=None, verbose=False, engine="auto", dtype="float64"):
         self.steps = steps
         self.m = m
         self.hidden = hidden
@@ -180,6 +188,7 @@ class ConfDensity(BaseEstimator):
         self.dequantize = dequantize
         self.whiten = whiten
         self.shrinkage = shrinkage
+        self.defensive = defensive
         self.random_state = random_state
         self.verbose = verbose
         self.engine = engine
@@ -224,6 +233,12 @@ class ConfDensity(BaseEstimator):
         self.scaling_ = ColumnScaling.fit(X, self.whiten, self.shrinkage)
         return self._standardised(X), None if X_val is None else self._standardised(X_val)
 
+    def _check_weights(self):
+        if not 0 <= self.defensive < 1:
+            raise ValueError(f"defensive={self.defensive!r}; expected a weight in [0, 1)")
+        if not 0 <= self.shrinkage <= 1:
+            raise ValueError(f"shrinkage={self.shrinkage!r}; expected a number in [0, 1]")
+
     def _config(self, has_val):
         return FitConfig(
             epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
@@ -254,6 +269,7 @@ class ConfDensity(BaseEstimator):
             gate where the values went bad; the checkpoint keeps the last good epoch.
         """
         engine = get_engine(resolve_engine(self.engine))
+        self._check_weights()
         X = self._check_X(X, reset=True)
         # independent streams for the split and dequantisation, initialisation, batching
         split_seed, init_seed, train_seed = (
@@ -326,6 +342,11 @@ class ConfDensity(BaseEstimator):
         log_p = onp.concatenate([to_numpy(flow.log_prob(U[i: i + _EVAL_BATCH]))
                                  for i in range(0, len(U), _EVAL_BATCH)])
         self._warn_tails(U)
+        if self.defensive:
+            gauss = -0.5 * onp.sum(onp.asarray(U, dtype=onp.float64) ** 2, axis=1) \
+                - 0.5 * U.shape[1] * onp.log(2 * onp.pi)
+            log_p = onp.logaddexp(onp.log1p(-self.defensive) + log_p,
+                                  onp.log(self.defensive) + gauss)
         return log_p + self.scaling_.log_jacobian
 
     def _warn_tails(self, U):
@@ -349,6 +370,10 @@ class ConfDensity(BaseEstimator):
         """``n_samples`` draws, shape ``(n_samples, n_features)``, on the scale of ``X`` (a
         NumPy array of ``dtype``, whatever the engine)."""
         U = to_numpy(self._flow().sample(n_samples, random_state))
+        if self.defensive:  # each row from the Gaussian component with that probability
+            rng = onp.random.default_rng(onp.random.SeedSequence(random_state).spawn(1)[0])
+            pick = rng.random(n_samples) < self.defensive
+            U = onp.where(pick[:, None], rng.standard_normal(U.shape), U)
         return self.scaling_.inverse(U).astype(self._dtype(), copy=False)
 
     def save(self, path):

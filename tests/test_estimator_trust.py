@@ -157,3 +157,27 @@ def test_diverging_training_names_the_layer_and_keeps_the_last_good_checkpoint(d
         state = load_checkpoint(path)
         assert np.all(np.isfinite(state["x"])) and np.all(np.isfinite(state["best_x"]))
     assert not hasattr(est, "stopped_reason_")
+
+
+@pytest.mark.parametrize("setting", [{"defensive": 1.0}, {"defensive": -0.1},
+                                     {"shrinkage": 2.0}])
+def test_bad_mixture_or_shrinkage_weight_is_an_error(data, setting):
+    name = next(iter(setting))
+    with pytest.raises(ValueError, match=name):
+        ConfDensity(**TINY, **setting).fit(data)
+
+
+def test_defensive_mixture_bounds_the_loss_against_the_flow_and_the_gaussian(data):
+    pure = _fit(data, defensive=0.0)
+    mixed = _fit(data, defensive=0.05)
+    far = data[:5] * 30  # far in the tails
+    for rows in (data[:50], far):
+        flow = pure.score_samples(rows)
+        U = mixed.scaling_.transform(rows)
+        gauss = (-0.5 * np.sum(U**2, axis=1) - 1.5 * np.log(2 * np.pi)
+                 + mixed.scaling_.log_jacobian)
+        got = mixed.score_samples(rows)
+        assert np.all(got >= flow + np.log(0.95) - 1e-9)
+        assert np.all(got >= gauss + np.log(0.05) - 1e-9)
+        np.testing.assert_allclose(got, np.logaddexp(flow + np.log(0.95),
+                                                     gauss + np.log(0.05)), rtol=1e-10)
