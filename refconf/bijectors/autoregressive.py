@@ -165,7 +165,7 @@ class MaskedAutoregressive(Bijector):
                 # z exp(alpha) as sign(z) exp(alpha + log|z|): finite whenever the product is
                 # (a float32 z of 1e-39 from alpha = 90 has exp(alpha) = inf)
                 scaled = xp.sign(z) * xp.exp(alpha + xp.log(xp.abs(z)))
-                x = xp.where(self._fixed[k], scaled + mu, x)
+                x = xp.where(self._fixed[k, ...], scaled + mu, x)
         if not bool(xp.all(xp.isfinite(getval(x)))):
             raise ValueError(
                 "MaskedAutoregressive.inverse: overflow (exp(alpha) * z is not finite); the "
