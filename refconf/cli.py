@@ -118,7 +118,35 @@ def _add_demo(sub):
     demo.set_defaults(handler=_demo)
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _estimator_defaults():
+    """:class:`refconf.ConfDensity`'s defaults: the one source of ``train``'s defaults."""
+    from .estimator import ConfDensity
+
+    return ConfDensity().get_params()
+
+
 def _add_train(sub):
+    default = _estimator_defaults()
     train = sub.add_parser(
         "train", help="fit a CONF model and save it",
         description="Fit a CONF model by maximum likelihood (Adam, early stopping on a "
@@ -129,12 +157,14 @@ def _add_train(sub):
                                     "'toy:<name>'")
     train.add_argument("--out", required=True, metavar="MODEL.npz", help="model file to write")
     train.add_argument("--val", metavar="FILE",
-                       help="validation data (default: hold out 10%% of DATA)")
+                       help="validation data (default: hold out --validation-fraction of "
+                            "DATA)")
     model = train.add_argument_group("model (fixed by the checkpoint when resuming)")
-    model.add_argument("--steps", type=_positive_int, default=4, help="CONF steps")
-    model.add_argument("--m", type=_positive_int, default=2,
+    model.add_argument("--steps", type=_positive_int, default=default["steps"],
+                       help="CONF steps")
+    model.add_argument("--m", type=_positive_int, default=default["m"],
                        help="combined convolution layers per step")
-    model.add_argument("--hidden", type=_hidden, default=(64, 64),
+    model.add_argument("--hidden", type=_hidden, default=default["hidden"],
                        help="comma-separated widths of the coupling networks' hidden layers")
     model.add_argument("--kind", choices=["symmetric", "circular"], default="symmetric",
                        help="convolution: symmetric (DCT-I) or circular (DFT)")
@@ -148,17 +178,34 @@ def _add_train(sub):
                        help="leave out ActNorm (default: one per step)")
     model.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                        help="precision of the parameters and the computation")
+    model.add_argument("--alpha-init", type=_positive_float, default=default["alpha_init"],
+                       help="initial S-Log gate scale alpha")
+    model.add_argument("--no-whiten", action="store_true",
+                       help="standardise each column only, without whitening the "
+                            "correlations (default: whiten)")
+    model.add_argument("--shrinkage", type=_fraction, default=default["shrinkage"],
+                       help="shrinkage of the whitening correlation towards the identity")
+    model.add_argument("--defensive", type=_fraction, default=default["defensive"],
+                       help="weight of the whitening Gaussian in the reported density "
+                            "(a defensive mixture that bounds the tails; 0: the flow alone)")
     _seed_option(model, "the initialisation, the validation split and the batches")
     fit = train.add_argument_group("training (taken from the checkpoint when resuming, "
                                    "unless given)")
-    fit.add_argument("--epochs", type=_positive_int, default=100,
+    fit.add_argument("--epochs", type=_positive_int, default=default["epochs"],
                      help="maximum passes over the data, counting those before a resume")
-    fit.add_argument("--batch-size", type=_positive_int, default=256, help="samples per step")
+    fit.add_argument("--batch-size", type=_positive_int, default=default["batch_size"],
+                     help="samples per step")
     fit.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
     fit.add_argument("--lr-decay", type=_decay, default=1.0,
                      help="learning rate factor per epoch, in (0, 1]")
-    fit.add_argument("--patience", type=_positive_int, default=10,
+    fit.add_argument("--patience", type=_positive_int, default=default["patience"],
                      help="early stopping: epochs without a lower validation loss")
+    fit.add_argument("--min-delta", type=_non_negative_float, default=default["min_delta"],
+                     help="early stopping: a validation loss counts as lower only when it "
+                          "is below the best by more than this (nats)")
+    fit.add_argument("--validation-fraction", type=_fraction,
+                     default=default["validation_fraction"],
+                     help="share of DATA held out for early stopping when --val is not given")
     _engine_option(fit)
     files = train.add_argument_group("files")
     files.add_argument("--metrics", metavar="FILE.jsonl",

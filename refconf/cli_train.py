@@ -19,9 +19,12 @@ __all__ = ["estimator_settings", "resume_command", "resumed_settings", "train"]
 #: Option -> ConfDensity parameter; the model options cannot change on a resume.
 MODEL_FLAGS = {"--steps": "steps", "--m": "m", "--hidden": "hidden", "--kind": "kind",
                "--mixing": "mixing", "--spectrum": "spectrum", "--activation": "activation",
-               "--no-actnorm": "actnorm", "--dtype": "dtype", "--seed": "random_state"}
+               "--no-actnorm": "actnorm", "--dtype": "dtype", "--seed": "random_state",
+               "--alpha-init": "alpha_init", "--no-whiten": "whiten",
+               "--shrinkage": "shrinkage", "--defensive": "defensive"}
 TRAINING_FLAGS = {"--epochs": "epochs", "--batch-size": "batch_size", "--lr": "learning_rate",
-                  "--lr-decay": "lr_decay", "--patience": "patience", "--engine": "engine"}
+                  "--lr-decay": "lr_decay", "--patience": "patience", "--engine": "engine",
+                  "--min-delta": "min_delta", "--validation-fraction": "validation_fraction"}
 
 
 def estimator_settings(args):
@@ -30,7 +33,10 @@ def estimator_settings(args):
             "mixing": args.mixing, "spectrum": args.spectrum, "activation": args.activation,
             "actnorm": not args.no_actnorm, "dtype": args.dtype, "random_state": args.seed,
             "epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
-            "lr_decay": args.lr_decay, "patience": args.patience, "engine": args.engine}
+            "lr_decay": args.lr_decay, "patience": args.patience, "engine": args.engine,
+            "alpha_init": args.alpha_init, "whiten": not args.no_whiten,
+            "shrinkage": args.shrinkage, "defensive": args.defensive,
+            "min_delta": args.min_delta, "validation_fraction": args.validation_fraction}
 
 
 def _given(argv, flag):

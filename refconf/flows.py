@@ -31,7 +31,7 @@ from .conditioners import ACTIVATIONS, mlp_init
 from .engines import get_engine
 from .parallel import block_threads, map_row_blocks
 
-__all__ = ["StandardNormal", "Flow", "FlowModel", "conf", "MIXINGS"]
+__all__ = ["MIXINGS", "Flow", "FlowModel", "StandardNormal", "conf"]
 
 MIXINGS = ("reverse", "permutation", "1x1")
 
@@ -155,15 +155,24 @@ class Flow:
         """
         if int(n) != n or n < 1:
             raise ValueError(f"the number of samples must be a positive integer, got {n!r}")
+        return self.invert_latents(self.base.sample(int(n), random_state), threads)
+
+    def invert_latents(self, z, threads=None):
+        """``x = f^{-1}(z)`` for latents ``z`` of shape ``(n, ...)``: the inverse pass of
+        :meth:`sample`, for latents drawn elsewhere.
+
+        ``z`` is moved to the flow's namespace and rounded to its :attr:`dtype`;
+        ``threads`` is as in :meth:`sample`.
+        """
         if threads is not None and (int(threads) != threads or threads < 1):
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        z = self._in_namespace(self.base.sample(int(n), random_state))
-        z = backend.asarray(self.namespace, z, dtype=self.dtype)
+        z = backend.asarray(self.namespace, self._in_namespace(z), dtype=self.dtype)
+        n = len(z)
         if not backend.is_autograd(self.namespace):
             return self.chain.inverse(z, validate=False)[0]
         if threads is None:
-            threads = block_threads(int(n), SAMPLE_ROWS_PER_THREAD)
-        threads = min(int(threads), int(n))
+            threads = block_threads(n, SAMPLE_ROWS_PER_THREAD)
+        threads = min(int(threads), n)
         if threads == 1:
             return self.chain.inverse(z, validate=False)[0]
         return onp.concatenate(map_row_blocks(

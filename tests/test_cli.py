@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import shlex
 import signal
 import subprocess
@@ -262,7 +263,12 @@ def test_every_option_has_help_and_shows_its_default(capsys):
         for action in parser._actions:
             if action.option_strings and action.default not in (None, False, "==SUPPRESS=="):
                 assert "(default: " in formatter._get_help_string(action), action.dest
-    assert "(default: 256)" in sub.choices["train"].format_help()
+    # train's defaults are the estimator's
+    defaults = ConfDensity().get_params()
+    text = " ".join(sub.choices["train"].format_help().split())
+    for flag, name in (("--batch-size", "batch_size"), ("--epochs", "epochs"),
+                       ("--patience", "patience"), ("--defensive", "defensive")):
+        assert re.search(rf"{flag} \S+ .*?\(default: {defaults[name]}\)", text), flag
 
 
 def test_sigint_in_a_real_process_exits_130_with_one_line(data_files, tmp_path):

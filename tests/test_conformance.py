@@ -428,7 +428,7 @@ def test_conf_step_equals_conv_coupling_update(kind, swap):
     coupling = ConvCoupling(conditioner, log_alpha, log_alpha_prime, kind=kind, swap=swap)
     x = rng.normal(size=(5, D))
     base, x2 = (x[:, d_update:], x[:, :d_update]) if swap else (x[:, :d_base], x[:, d_base:])
-    w, s, t = coupling._conditioner_outputs(base)
+    w, s, t = coupling.conditioner_outputs(base)
     y, log_det = coupling.forward(x)
     y2 = y[:, :d_update] if swap else y[:, d_base:]
     alpha, alpha_prime = np.exp(log_alpha), np.exp(log_alpha_prime)

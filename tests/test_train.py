@@ -1,4 +1,4 @@
-"""The maximum-likelihood loop (refconf/train.py), on a small self-contained model.
+"""The maximum-likelihood loop (refconf/train/), on a small self-contained model.
 
 The model is a 2-D affine flow, z = A (x - shift) with A lower triangular,
 A = [[exp(l0), 0], [c, exp(l1)]], and a standard normal base: log|det dz/dx| = l0 + l1,
@@ -17,7 +17,14 @@ from autograd import grad
 from autograd.tracer import getval
 
 from refconf.params import flatten, load_checkpoint, tree_map
-from refconf.train import _adam_step_inplace, adam_step, clip_by_global_norm, fit
+from refconf.train import (
+    FitConfig,
+    NonFiniteTraining,
+    adam_step,
+    adam_step_inplace,
+    clip_by_global_norm,
+    fit,
+)
 
 TRUE_MEAN = np.array([1.0, -2.0])
 TRUE_COV = np.array([[2.0, 0.9], [0.9, 1.0]])
@@ -141,7 +148,8 @@ def test_adam_step_bias_correction():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("step", [1, 7, 3000])
-def test_compiled_adam_step_equals_adam_step_bit_for_bit(dtype, step):
+@pytest.mark.parametrize("tier", ["compiled", "readable"])
+def test_in_place_adam_step_equals_adam_step_bit_for_bit(dtype, step, tier):
     rng = np.random.default_rng(step)
     n = 1000
     x, m, g = (rng.normal(scale=10.0, size=n).astype(dtype) for _ in range(3))
@@ -149,7 +157,8 @@ def test_compiled_adam_step_equals_adam_step_bit_for_bit(dtype, step):
     expected = adam_step(x, g, m, v, step, learning_rate=0.03, beta1=0.8, beta2=0.99,
                          eps=1e-4)
     x2, m2, v2 = x.copy(), m.copy(), v.copy()
-    _adam_step_inplace(x2, g, m2, v2, step, 0.03, 0.8, 0.99, 1e-4)
+    update = adam_step_inplace if tier == "compiled" else adam_step_inplace.readable
+    update(np, x2, g, m2, v2, step, 0.03, 0.8, 0.99, 1e-4)
     for got, want in zip((x2, m2, v2), expected):
         assert got.dtype == want.dtype == np.dtype(dtype)
         np.testing.assert_array_equal(got, want)
@@ -425,3 +434,44 @@ def test_bad_initial_parameters():
     with pytest.raises(ValueError, match="floating"):
         fit(nll, {"shift": np.array([1, 0]), "scale": [np.zeros(2), 0.0]}, TRAIN,
             epochs=1, batch_size=8, progress=False)
+
+
+def test_fit_config_object_equals_the_keyword_call():
+    config = FitConfig(epochs=5, batch_size=32, learning_rate=0.05, patience=2, min_delta=0.01)
+    a = fit(nll, init_params(), TRAIN, VAL, config=config, random_state=1, progress=False)
+    b = fit(nll, init_params(), TRAIN, VAL, epochs=5, batch_size=32, learning_rate=0.05,
+            patience=2, min_delta=0.01, random_state=1, progress=False)
+    assert vector(a.params).tobytes() == vector(b.params).tobytes()
+    with pytest.raises(ValueError, match="min_delta"):
+        FitConfig(epochs=5, batch_size=32, min_delta=-1.0)
+
+
+def test_min_delta_ignores_improvements_below_it():
+    settings = dict(SETTINGS, learning_rate=0.05)
+    loose = fit(nll, init_params(), TRAIN, VAL, epochs=200, patience=3, **settings)
+    strict = fit(nll, init_params(), TRAIN, VAL, epochs=200, patience=3, min_delta=0.05,
+                 **settings)
+    assert strict.stopped_reason == "early_stopping"
+    assert len(strict.history) < len(loose.history)
+    # every improvement the strict run accepted beat the previous best by > min_delta
+    val = [r["val_loss"] for r in strict.history]
+    assert val[strict.best_epoch - 1] == strict.best_val_loss
+
+
+def test_diverging_loss_raises_with_the_offending_parameters():
+    def loss(params, x):  # finite but astronomically large once shift[0] passes 2
+        return nll(params, x) + anp.where(params["shift"][0] < 2.0, 1e12, 0.0)
+
+    with pytest.raises(NonFiniteTraining, match=r"diverging training loss") as info:
+        fit(loss, init_params(), TRAIN, VAL, epochs=100, on_non_finite="raise", **SETTINGS)
+    assert info.value.params["shift"][0] < 2.0 <= info.value.best_params["shift"][0]
+    assert info.value.batch is not None and info.value.batch.shape[1] == 2
+
+
+def test_still_improving():
+    from refconf.train.stopping import still_improving
+
+    falling = [{"val_loss": 10.0 - k, "train_loss": 0.0} for k in range(10)]
+    flat = [{"val_loss": max(5.0, 10.0 - k), "train_loss": 0.0} for k in range(10)]
+    assert still_improving(falling) and not still_improving(flat)
+    assert not still_improving(falling, min_delta=2.5)  # the last fifth gained 2 nats

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,19 @@ def test_gpu_check_without_cupy_exits_2_naming_the_package(tmp_path):
     assert "cupy" in result.stderr and "refconf[gpu]" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_defaults_benchmark_prints_its_table_and_checks_its_claim(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "validation" / "defaults_benchmark.py"), "--tables",
+         "diabetes", "--seeds", "2", "--methods", "Gaussian,CONF defaults", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's refconf
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| diabetes | 9 | 442 |" in result.stdout
+    numbers = json.loads(out.read_text())
+    row = numbers["rows"][0]
+    assert len(row["nll"]["CONF defaults"]) == 2 and not numbers["failures"]
+    assert max(row["nll"]["CONF defaults"]) < min(row["nll"]["Gaussian"])

@@ -90,13 +90,13 @@ class AffineCoupling(HalfCoupling):
         return self.scale * xp.tanh(out[..., : self.d_update]), out[..., self.d_update:]
 
     def _forward(self, x):
-        base, x2 = self._split(x)
+        base, x2 = self.split(x)
         s, t = self.log_scale_and_shift(base)
         xp = backend.namespace(s)
         return self._join(base, x2 * xp.exp(s) + t), xp.sum(s, axis=-1)
 
     def _inverse(self, y):
-        base, y2 = self._split(y)
+        base, y2 = self.split(y)
         s, t = self.log_scale_and_shift(base)
         xp = backend.namespace(s)
         return self._join(base, (y2 - t) * xp.exp(-s)), -xp.sum(s, axis=-1)

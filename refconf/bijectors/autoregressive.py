@@ -130,6 +130,7 @@ class MaskedAutoregressive(Bijector):
         self.masks = [backend.asarray(xp, mask, dtype=getval(layer["W"]).dtype) for mask, layer
                       in zip(made_masks(self.order, [s[1] for s in shapes[:-1]]), made)]
         self.made, self.activation = made, activation
+        self._fixed = onp.arange(D)[None, :] == self.order[:, None]  # pass k sets order[k]
         self.event_shape = (D,)
         self.event_ndim = 1
 
@@ -153,14 +154,18 @@ class MaskedAutoregressive(Bijector):
         return (x - mu) * xp.exp(-alpha), -xp.sum(alpha, axis=-1)
 
     def _inverse(self, z):
-        # After pass k the first k coordinates in the order are exact; mu and alpha of the
-        # last pass read only the first D - 1, so they are exact too.
+        # Pass k fixes coordinate order[k] from the exact ones before it; the others keep
+        # their finite z, so no pass feeds an overflowed guess (inf * masked 0 = NaN) to
+        # the MADE. mu and alpha of the last pass read only the first D - 1: exact too.
         x = z
         xp = backend.namespace(z)
-        with onp.errstate(over="ignore", invalid="ignore"):  # reported below
-            for _ in range(self.order.size):
+        with onp.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below
+            for k in range(self.order.size):
                 mu, alpha = self.mu_alpha(x)
-                x = z * xp.exp(alpha) + mu
+                # z exp(alpha) as sign(z) exp(alpha + log|z|): finite whenever the product is
+                # (a float32 z of 1e-39 from alpha = 90 has exp(alpha) = inf)
+                scaled = xp.sign(z) * xp.exp(alpha + xp.log(xp.abs(z)))
+                x = xp.where(self._fixed[k, ...], scaled + mu, x)
         if not bool(xp.all(xp.isfinite(getval(x)))):
             raise ValueError(
                 "MaskedAutoregressive.inverse: overflow (exp(alpha) * z is not finite); the "

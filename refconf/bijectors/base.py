@@ -179,8 +179,8 @@ class HalfCoupling(Bijector):
     d_base = d_update = 0
     swap = False
 
-    def _split(self, x):
-        """``(base, update)`` of ``x``."""
+    def split(self, x):
+        """``(base, update)``: the half the conditioner reads and the half it transforms."""
         if self.swap:
             return x[..., self.d_update:], x[..., : self.d_update]
         return x[..., : self.d_base], x[..., self.d_base:]

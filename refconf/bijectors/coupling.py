@@ -122,7 +122,7 @@ class ConvCoupling(HalfCoupling):
 
     # --- pieces --------------------------------------------------------------------------
 
-    def _conditioner_outputs(self, base):
+    def conditioner_outputs(self, base):
         """Eigenvalues (m, batch, bins), scales (m, batch, d2) and shift (batch, d2)."""
         out = self.engine.mlp(self.conditioner, base, self.activation)
         xp = backend.namespace(out)
@@ -137,15 +137,15 @@ class ConvCoupling(HalfCoupling):
     # --- the map -------------------------------------------------------------------------
 
     def _forward(self, x):
-        base, x2 = self._split(x)
-        w, s, t = self._conditioner_outputs(base)
+        base, x2 = self.split(x)
+        w, s, t = self.conditioner_outputs(base)
         y2, log_det = self.engine.conf_step(x2, w, s, t, self.alpha, self.alpha_prime,
                                             self.kind, overflow="inf")
         return self._join(base, y2), log_det
 
     def _inverse(self, y):
-        base, y2 = self._split(y)
-        w, s, t = self._conditioner_outputs(base)
+        base, y2 = self.split(y)
+        w, s, t = self.conditioner_outputs(base)
         x2, log_det = self.engine.conf_step_inverse(y2, w, s, t, self.alpha, self.alpha_prime,
                                                     self.kind)
         return self._join(base, x2), log_det
