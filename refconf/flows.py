@@ -167,7 +167,7 @@ class Flow:
         if threads is not None and (int(threads) != threads or threads < 1):
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         z = backend.asarray(self.namespace, self._in_namespace(z), dtype=self.dtype)
-        n = len(z)
+        n = int(z.shape[0])
         if not backend.is_autograd(self.namespace):
             return self.chain.inverse(z, validate=False)[0]
         if threads is None:

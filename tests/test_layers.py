@@ -102,3 +102,27 @@ def test_the_array_api_path_runs_without_numba():
                             text=True, cwd=ROOT.parent, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert "ran without numba" in result.stdout
+
+
+# --- size and complexity of the modules ----------------------------------------------------
+
+#: The most lines a module of refconf may have, and the worst radon grade of a function.
+MAX_MODULE_LINES = 500
+WORST_GRADE = "C"
+
+
+def test_no_module_is_a_catch_all():
+    long = {str(path.relative_to(ROOT.parent)): n for path in sorted(ROOT.rglob("*.py"))
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def test_no_function_is_above_radon_grade_c():
+    from radon.complexity import cc_rank, cc_visit
+
+    worse = [f"{path.relative_to(ROOT.parent)}:{block.lineno} {block.name} "
+             f"{cc_rank(block.complexity)} ({block.complexity})"
+             for path in sorted(ROOT.rglob("*.py"))
+             for block in cc_visit(path.read_text())
+             if cc_rank(block.complexity) > WORST_GRADE]
+    assert worse == []
