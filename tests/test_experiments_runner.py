@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KernelDensity
 
+from refconf.classical import GaussianMixtureDensity, KernelDensityEstimate
 from refconf.cli import main as cli_main
 from refconf.data import sample_toy, toy_log_density
 from refconf.experiments import (
@@ -161,6 +162,20 @@ def test_an_estimator_joins_the_registry_with_one_entry(tmp_path, monkeypatch):
     assert cell["mean"] > -np.mean(toy_log_density("rings", test)) - 1.0
     assert "| KDE (this run) |" in format_markdown(report)
     assert "bandwidth = 0.2" in format_markdown(report)
+
+
+def test_the_classical_baselines_are_table_models(tmp_path):
+    """GMM (BIC) and KDE (CV) run in the harness as they do on their own, seeded alike."""
+    report = reproduce_table1(**{**TINY, "datasets": ["toy:rings"], "models": ["gmm", "kde"],
+                                 "trials": 1}, out=tmp_path)
+    train, _, test = (sample_toy("rings", n, random_state=np.random.default_rng([3, i]))
+                      for i, n in enumerate(SIZES.values()))
+    seed = report["results"]["toy:rings"]["gmm"]["trials"][0]["seed"]
+    for name, make in (("gmm", GaussianMixtureDensity), ("kde", KernelDensityEstimate)):
+        expected = -make(random_state=seed).fit(train).score_samples(test).mean()
+        assert report["results"]["toy:rings"][name]["test_nll"] == [
+            pytest.approx(expected, rel=1e-12)]
+    assert "| GMM (BIC) (this run) |" in format_markdown(report)
 
 
 @pytest.mark.parametrize("kwargs, message", [

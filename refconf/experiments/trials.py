@@ -28,6 +28,7 @@ import numpy as onp
 from threadpoolctl import threadpool_limits
 
 from ..baselines import build_model
+from ..classical import GaussianMixtureDensity, KernelDensityEstimate
 from ..engines import default_engine
 from ..flows import FlowModel
 from ..train import fit, nll_objective
@@ -213,6 +214,11 @@ MODELS = {
     "maf": ModelEntry("MAF", flow_trial, _check_flow("maf")),
     "gaussian": ModelEntry("Gaussian", flow_trial, _check_flow("gaussian"),
                            architecture=False, summary="closed form"),
+    # the classical baselines, with their model selection on the training split
+    "gmm": estimator_model("GMM (BIC)", GaussianMixtureDensity,
+                           summary="components 1-10 by BIC"),
+    "kde": estimator_model("KDE (CV)", KernelDensityEstimate,
+                           summary="bandwidth by 5-fold cross-validation"),
 }
 
 
