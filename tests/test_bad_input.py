@@ -382,6 +382,7 @@ def cli_template(tmp_path_factory):
     os.symlink(d / "data.csv", d / "link.npz")
     os.symlink(d / "m.npz", d / "model_link.npy")
     os.link(d / "data.npy", d / "hard.npz")
+    assert main(["vectors", "write", str(d / "golden")]) == 0
     return d
 
 
@@ -593,10 +594,27 @@ RESUME_ROWS = [
     for flag, value in [("--steps", ["3"]), ("--m", ["2"]), ("--hidden", ["16"]),
                         ("--kind", ["circular"]), ("--mixing", ["1x1"]),
                         ("--spectrum", ["exp"]), ("--activation", ["relu"]),
-                        ("--no-actnorm", []), ("--dtype", ["float32"]), ("--seed", ["7"])]
+                        ("--no-actnorm", []), ("--dtype", ["float32"]), ("--seed", ["7"]),
+                        ("--alpha-init", ["0.9"]), ("--no-whiten", []),
+                        ("--defensive", ["0.5"])]
 ]
 
-CATALOGUE = PATH_ROWS + NUMBER_ROWS + USAGE_ROWS + DATA_ROWS + RESUME_ROWS
+CHECK_ROWS = [
+    # the golden set is written once by the module fixture, so a bad --json path is
+    # refused before any case is read
+    ("check-json-is-a-folder", ["check", "{d}/golden", "{d}/adir", "--json",
+                                "{d}/report/metrics.json"], r"--json .*metrics\.json.*folder"),
+    ("check-json-is-an-input", ["check", "{d}/golden", "{d}/adir", "--json", "{d}/adir"],
+     r"--json .*adir"),
+    ("check-json-missing-folder", ["check", "{d}/golden", "{d}/adir", "--json",
+                                   "{d}/nodir/r.json"], r"does not exist"),
+    ("check-json-not-json", ["check", "{d}/golden", "{d}/adir", "--json", "{d}/r.csv"],
+     r"ending in \.json"),
+    ("check-results-missing", ["check", "{d}/golden", "{d}/none"], r"none"),
+    ("check-golden-missing", ["check", "{d}/none", "{d}/adir"], r"none"),
+]
+
+CATALOGUE = PATH_ROWS + NUMBER_ROWS + USAGE_ROWS + DATA_ROWS + RESUME_ROWS + CHECK_ROWS
 
 
 def _snapshot(root):

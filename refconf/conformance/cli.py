@@ -7,31 +7,24 @@ subcommand sets ``handler``, a function ``handler(args) -> exit code``. Standalo
 Exit codes of ``check``: 0 the port conforms (every checked case passed, the golden set
 is canonical, and no case is missing unless ``--allow-missing`` allows it), 1 otherwise,
 2 on unusable input (no golden manifest, an edited golden set, no result directory, a
-golden directory given as results, a bad option).
+golden directory given as results, a bad option, a ``--json`` path that cannot be
+written), as one line on standard error through the command line's one error path.
 """
 
-import argparse
 import json
 import sys
 
+from ..cli_support import OutputPath, Parser, check_outputs, run_handler
 from ..params import atomic_write
 from .profiles import PRECISIONS
 
 __all__ = ["main", "register"]
 
 
-def _error(command, err):
-    print(f"refconf {command}: error: {err}", file=sys.stderr)
-    return 2
-
-
 def _write(args):
     from .vectors import golden_identity, write_vectors
 
-    try:
-        written = write_vectors(args.directory)
-    except (ValueError, OSError) as err:
-        return _error("vectors write", err)
+    written = write_vectors(args.directory)
     identity, _ = golden_identity(args.directory)
     print(f"wrote {len(written)} cases and manifest.json to {args.directory} "
           f"(digest {identity['digest'][:16]})")
@@ -41,35 +34,29 @@ def _write(args):
 def _list(args):
     from .vectors import cases
 
-    try:
-        for case in cases(args.directory):
-            only = f" [float64-only: {case.float64_only}]" if case.float64_only else ""
-            print(f"{case.name:<34} {case.kind:<28} {case.description}{only}")
-    except (ValueError, OSError) as err:
-        return _error("vectors list", err)
+    for case in cases(args.directory):
+        only = f" [float64-only: {case.float64_only}]" if case.float64_only else ""
+        print(f"{case.name:<34} {case.kind:<28} {case.description}{only}")
     return 0
 
 
 def _check(args):
     from .check import check
 
-    try:
-        allow = True if args.allow_missing == [] else (args.allow_missing or False)
-        report = check(args.golden_dir, args.result_dir, allow_missing=allow,
-                       precision=args.precision, tolerance_factor=args.tolerance_factor)
-    except (ValueError, OSError) as err:
-        return _error("check", err)
+    if args.json not in (None, "-"):  # checked before any work
+        check_outputs([OutputPath("--json", args.json, (".json",))],
+                      inputs=[("GOLDEN_DIR", args.golden_dir), ("RESULT_DIR", args.result_dir)])
+    allow = True if args.allow_missing == [] else (args.allow_missing or False)
+    report = check(args.golden_dir, args.result_dir, allow_missing=allow,
+                   precision=args.precision, tolerance_factor=args.tolerance_factor)
     if args.json == "-":
         print(json.dumps(report.to_dict(), indent=1))
     else:
         print(report.format_table(failures_only=args.failures_only))
         if args.json:
             text = json.dumps(report.to_dict(), indent=1) + "\n"
-            try:
-                with atomic_write(args.json) as f:
-                    f.write(text.encode("utf-8"))
-            except OSError as err:
-                return _error("check", err)
+            with atomic_write(args.json) as f:
+                f.write(text.encode("utf-8"))
     return 0 if report.passed else 1
 
 
@@ -82,7 +69,8 @@ def register(subparsers):
         "vectors", help="golden conformance vectors for ports of CONF",
         description="Golden test vectors (manifest.json + one .npz per case) for checking "
                     "another implementation of CONF.")
-    actions = vectors.add_subparsers(dest="vectors_action", required=True)
+    actions = vectors.add_subparsers(dest="vectors_action", required=True, metavar="ACTION",
+                                     help="write: write the vectors; list: list the cases")
     write = actions.add_parser("write", help="write the vectors to DIR (deterministic)")
     write.add_argument("directory", metavar="DIR", help="created if needed")
     write.set_defaults(handler=_write)
@@ -121,11 +109,12 @@ def register(subparsers):
 
 
 def main(argv=None):
-    """Standalone entry point: ``python -m refconf.conformance.cli ...``."""
-    parser = argparse.ArgumentParser(prog="refconf", description="CONF conformance kit")
-    register(parser.add_subparsers(dest="command", required=True))
+    """Standalone entry point: ``python -m refconf.conformance.cli ...``; errors take the
+    command line's one path (:func:`refconf.cli_support.run_handler`)."""
+    parser = Parser(prog="refconf", description="CONF conformance kit")
+    register(parser.add_subparsers(dest="command", required=True, parser_class=Parser))
     args = parser.parse_args(argv)
-    return args.handler(args)
+    return run_handler(args, f"refconf {args.command}")
 
 
 if __name__ == "__main__":
