@@ -215,6 +215,9 @@ def _parser():
     from .experiments import register as register_reproduce
 
     register_reproduce(sub)  # `refconf reproduce table1 ...`
+    from .experiments.images import register as register_images
+
+    register_images(sub)  # `refconf images ...`
     parser.commands = sub.choices
     return parser
 

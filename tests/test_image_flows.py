@@ -7,6 +7,8 @@ factor-out keeping its latents, identity at initialisation, save/load, sampling,
 input, and the preprocessing's bits per dimension on a case with a known answer.
 """
 
+import json
+
 import numpy as np
 import pytest
 from autograd import grad
@@ -148,3 +150,31 @@ def test_idx_files_round_trip(tmp_path):
     assert np.array_equal(read_idx(tmp_path / "train-images-idx3-ubyte"), images)
     with pytest.raises(ValueError, match="uint8"):
         write_idx(tmp_path / "bad", images.astype(float))
+
+
+def test_image_experiments_write_bits_per_dim_grids_and_resume(tmp_path):
+    from matplotlib.image import imread
+
+    from refconf.cli import main
+    from refconf.experiments.images import run_images
+
+    lines = []
+    argv = ["images", "--datasets", "digits", "--models", "conf_image", "gaussian",
+            "--trials", "2", "--epochs", "1", "--subsample", "120", "--hidden", "4",
+            "--steps", "1", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    cells = json.loads((tmp_path / "images.json").read_text())["cells"]
+    assert [c["model"] for c in cells] == ["conf_image", "gaussian"]
+    for cell in cells:
+        assert cell["finite_trials"] == 2 and 0.5 < cell["bits_per_dim"] < 8.0
+    grid = imread(tmp_path / "digits-conf_image-seed1.png")
+    assert grid.shape[:2] == (8 * 9 + 1, 8 * 9 + 1)
+    assert (tmp_path / "models" / "digits-conf_image-seed0.npz").exists()
+    again = run_images(["digits"], ["conf_image"], trials=2, out=str(tmp_path), subsample=120,
+                       training={"epochs": 1},
+                       architecture={"conf_image": {"levels": 2, "steps_per_level": 1,
+                                                    "m": 2, "hidden": [4],
+                                                    "kind": "symmetric"}},
+                       log=lines.append)
+    assert lines == [f"2 of 2 trials finished earlier (in {tmp_path / 'trials'}): not run again"]
+    assert again["cells"][0]["bits_per_dim"] == cells[0]["bits_per_dim"]
