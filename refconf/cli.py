@@ -1,4 +1,4 @@
-"""``refconf`` command line: demo, train, evaluate, sample, vectors, check, reproduce.
+"""``refconf`` command line: demo, train, evaluate, sample, vectors, check, reproduce, images.
 
 Every command takes ``--help`` and ``--debug`` (those that draw random numbers also
 ``--seed``). Before any work, every path a command will write is checked (its folder exists

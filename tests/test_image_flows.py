@@ -107,6 +107,8 @@ def test_save_load_and_sample(tmp_path):
     loaded, spec, _ = load_model(tmp_path / "image.npz")
     again = ImageFlowModel(spec)
     assert np.array_equal(again.build(loaded).log_prob(x), model.build(params).log_prob(x))
+    assert np.array_equal(again.build(loaded, engine="numba").log_prob(x),
+                          model.build(params).log_prob(x))
     flow = again.build(loaded)
     samples = flow.sample(7, random_state=1)
     assert samples.shape == (7, 32) and np.all(np.isfinite(samples))
