@@ -16,10 +16,10 @@ evaluation, saving and sampling are those of the tabular models::
 
 import numpy as onp
 
-from .bijectors import ActNorm, Chain, Invertible1x1
+from .bijectors import ActNorm, Chain, Invertible1x1, Reverse
 from .bijectors.base import validate_input
 from .bijectors.coupling import KERNEL_KINDS, SPECTRUM_PARAMETERISATIONS
-from .bijectors.coupling2d import ConvCoupling2D, channel_split
+from .bijectors.coupling2d import AffineCoupling2D, ConvCoupling2D, channel_split
 from .bijectors.multiscale import MultiScaleLevel
 from .bijectors.squeeze import Squeeze
 from .conditioners import ACTIVATIONS, conv_init
@@ -27,6 +27,11 @@ from .engines import get_engine
 from .flows import Flow, StandardNormal
 
 __all__ = ["ImageFlowModel", "conf_image", "level_shapes"]
+
+#: Coupling steps: the 2-D CONF step, or the affine coupling of Real NVP and Glow.
+IMAGE_COUPLINGS = ("conf", "affine")
+#: Channel mixing between steps: Glow's invertible 1x1 (LU), or Real NVP's fixed reversal.
+IMAGE_MIXINGS = ("1x1", "reverse")
 
 #: Engines an image model builds with: all run the readable layers on NumPy arrays.
 IMAGE_ENGINES = ("numpy", "numba")
@@ -85,6 +90,8 @@ class ImageFlowModel:
         _check_choice("kind", s["kind"], KERNEL_KINDS)
         _check_choice("spectrum", s["spectrum"], SPECTRUM_PARAMETERISATIONS)
         _check_choice("activation", s["activation"], ACTIVATIONS)
+        _check_choice("coupling", s["coupling"], IMAGE_COUPLINGS)
+        _check_choice("mixing", s["mixing"], IMAGE_MIXINGS)
         for key in ("steps_per_level", "m"):
             if int(s[key]) < 1:
                 raise ValueError(f"{key} must be >= 1, got {s[key]}")
@@ -128,11 +135,16 @@ class ImageFlowModel:
         if s["actnorm"]:
             step["actnorm"] = (ActNorm.initial_params(image, event_ndim=3) if image is not None
                                else {"loc": onp.zeros((C, 1, 1)), "log_scale": onp.zeros((C, 1, 1))})
-        step["mixing"] = {"lower": onp.zeros((C, C)), "upper": onp.zeros((C, C)),
-                          "log_s": onp.zeros(C)}
+        if s["mixing"] == "1x1":
+            step["mixing"] = {"lower": onp.zeros((C, C)), "upper": onp.zeros((C, C)),
+                              "log_s": onp.zeros(C)}
+        c1, c2 = base.stop - base.start, update.stop - update.start
+        if s["coupling"] == "affine":
+            step["coupling"] = {"conditioner": conv_init(c1, s["hidden"], 2 * c2, s["kernel"],
+                                                         random_state=rng)}
+            return step
         step["coupling"] = {
-            "conditioner": conv_init(base.stop - base.start, s["hidden"],
-                                     (2 * m + 1) * (update.stop - update.start), s["kernel"],
+            "conditioner": conv_init(c1, s["hidden"], (2 * m + 1) * c2, s["kernel"],
                                      random_state=rng),
             "log_alpha": onp.full(m, onp.log(s["alpha_init"])),
             "log_alpha_prime": onp.full(m, onp.log(s["alpha_init"])),
@@ -142,15 +154,24 @@ class ImageFlowModel:
     def _step(self, level, k, step):
         s = self.spec
         shape = self.levels[level][2]
-        fixed = s["mixing_fixed"][level][k]
         layers, keys = [], []
         if s["actnorm"]:
             layers.append(ActNorm(**step["actnorm"], event_ndim=3))
             keys.append("actnorm")
-        layers.append(Invertible1x1(fixed["perm"], **step["mixing"],
-                                    sign=onp.asarray(fixed["sign"], dtype=float), event_ndim=3))
+        if s["mixing"] == "1x1":
+            fixed = s["mixing_fixed"][level][k]
+            layers.append(Invertible1x1(fixed["perm"], **step["mixing"],
+                                        sign=onp.asarray(fixed["sign"], dtype=float),
+                                        event_ndim=3))
+        else:
+            layers.append(Reverse(event_ndim=3))
         keys.append("mixing")
         coupling = step["coupling"]
+        if s["coupling"] == "affine":
+            layers.append(AffineCoupling2D(coupling["conditioner"], shape, s["activation"],
+                                           swap=k % 2 == 1))
+            keys.append("coupling")
+            return Chain(layers, keys=keys)
         layers.append(ConvCoupling2D(coupling["conditioner"], coupling["log_alpha"],
                                      coupling["log_alpha_prime"], shape, kind=s["kind"],
                                      spectrum=s["spectrum"], activation=s["activation"],
@@ -198,7 +219,7 @@ class _Level(MultiScaleLevel):
 
 def conf_image(shape, levels=2, steps_per_level=2, m=2, hidden=(16,), kernel=3,
                kind="symmetric", spectrum="raw", activation="tanh", actnorm=True,
-               squeeze=True, alpha_init=1.0, random_state=0):
+               squeeze=True, alpha_init=1.0, coupling="conf", mixing="1x1", random_state=0):
     """The multi-scale 2-D CONF model of images of ``shape = (C, H, W)``.
 
     Parameters
@@ -224,6 +245,14 @@ def conf_image(shape, levels=2, steps_per_level=2, m=2, hidden=(16,), kernel=3,
     squeeze : bool
         Squeeze at the start of each level (sides must then be divisible by ``2^levels``).
     alpha_init : float
+    coupling : {"conf", "affine"}
+        The 2-D CONF step, or the affine coupling of Real NVP and Glow
+        (:class:`~refconf.bijectors.coupling2d.AffineCoupling2D`; ``m``, ``kind``,
+        ``spectrum`` and ``alpha_init`` then do not apply): ``coupling="affine"`` with
+        ``mixing="1x1"`` is a Glow-style model, with ``mixing="reverse"`` a Real NVP-style
+        one (channel-wise masks only: no checkerboard masks).
+    mixing : {"1x1", "reverse"}
+        Between steps: Glow's invertible 1x1 over channels, or a fixed channel reversal.
     random_state : int
         Seed of the fixed permutations and signs of the 1x1 layers.
 
@@ -255,6 +284,6 @@ def conf_image(shape, levels=2, steps_per_level=2, m=2, hidden=(16,), kernel=3,
         "steps_per_level": int(steps_per_level), "m": int(m),
         "hidden": [int(h) for h in hidden], "kernel": int(kernel), "kind": kind,
         "spectrum": spectrum, "activation": activation, "actnorm": bool(actnorm),
-        "squeeze": bool(squeeze), "alpha_init": float(alpha_init),
-        "mixing_fixed": mixing_fixed,
+        "squeeze": bool(squeeze), "alpha_init": float(alpha_init), "coupling": coupling,
+        "mixing": mixing, "mixing_fixed": mixing_fixed,
     })

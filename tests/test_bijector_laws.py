@@ -61,6 +61,7 @@ from refconf import (
 from refconf.backend import map_leaves
 from refconf.bijectors import (
     AffineCoupling,
+    AffineCoupling2D,
     ConvCoupling,
     ConvCoupling2D,
     Logit,
@@ -295,6 +296,17 @@ def _coupling_2d(kind):
     return build
 
 
+def _affine_coupling_2d(draw, dtype):
+    """The affine coupling of Real NVP and Glow on images, random conditioner weights."""
+    shape = draw(st.sampled_from(COUPLING_2D_SHAPES), label="C, H, W")
+    swap = draw(st.booleans(), label="swap")
+    rng = _rng(draw)
+    c_base = shape[0] // 2
+    conditioner = _random_conv_net(rng, c_base, 2 * (shape[0] - c_base), dtype, scale=1.0)
+    layer = AffineCoupling2D(conditioner, shape, activation="tanh", swap=swap)
+    return layer, S.cast(S.data(rng, _batch(draw) + shape), dtype)
+
+
 def _perturbed(params, rng, dtype, scale):
     return map_leaves(lambda a: S.cast(a + scale * rng.normal(size=np.shape(a)), dtype), params)
 
@@ -313,13 +325,15 @@ def _multiscale_level(draw, dtype):
     return level, S.cast(S.data(rng, _batch(draw) + (offset + 16 * C,)), dtype)
 
 
-def _two_level_model(kind):
-    """A whole two-level 2-D CONF model of 1 x 4 x 4 (odd draws: 2 x 4 x 4) images."""
+def _two_level_model(kind, coupling="conf", mixing="1x1"):
+    """A whole two-level image model of 1 x 4 x 4 or 2 x 4 x 4 images: 2-D CONF, or the
+    affine coupling with 1x1 (Glow-style) or reversal (Real NVP-style) mixing."""
 
     def build(draw, dtype):
         C = draw(st.sampled_from([1, 2]), label="C")
         rng = _rng(draw)
         model = conf_image((C, 4, 4), levels=2, steps_per_level=2, hidden=(3,), kind=kind,
+                           coupling=coupling, mixing=mixing,
                            random_state=rng.integers(1 << 31))
         params = _perturbed(model.init_params(random_state=rng), rng, dtype, 0.05)
         batch = draw(S.batch_shapes(max_dims=1), label="batch shape")
@@ -420,6 +434,9 @@ REGISTRY = {
     "multiscale_level": _multiscale_level,
     "image_model_symmetric": _two_level_model("symmetric"),
     "image_model_circular": _two_level_model("circular"),
+    "affine_coupling_2d": _affine_coupling_2d,
+    "image_model_glow": _two_level_model("symmetric", "affine", "1x1"),
+    "image_model_realnvp": _two_level_model("symmetric", "affine", "reverse"),
 }
 REGISTRY.update({
     "inverse_symmetric_conv_2d": _inverse_of("symmetric_conv_2d"),
@@ -436,7 +453,8 @@ FLOAT64_ONLY = {"lemma1_abs", "lemma1_smooth"}
 #: Networks and several layers inside one bijector: the chain tolerance in float32.
 COMPOSITE = {"conv_coupling_symmetric", "conv_coupling_circular", "affine_coupling",
              "conv_coupling_2d_symmetric", "conv_coupling_2d_circular", "multiscale_level",
-             "image_model_symmetric", "image_model_circular",
+             "image_model_symmetric", "image_model_circular", "affine_coupling_2d",
+             "image_model_glow", "image_model_realnvp",
              "inverse_conv_coupling_2d_circular",
              "masked_autoregressive"}
 #: The Lemma-1 bijector runs quadrature and root finding on every call: fewer examples.

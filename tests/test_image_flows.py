@@ -47,9 +47,12 @@ def test_conv2d_same_gradients_match_finite_differences():
     check_grads(conv2d_same, modes=["rev"], order=1)(x, W, b)
 
 
-@pytest.mark.parametrize("kind", ["symmetric", "circular"])
-def test_explicit_pass_of_a_two_level_model_equals_autograd(kind):
-    model = conf_image((2, 4, 4), levels=2, steps_per_level=2, hidden=(4,), kind=kind)
+@pytest.mark.parametrize("kind, coupling, mixing", [("symmetric", "conf", "1x1"),
+                                                    ("circular", "conf", "reverse"),
+                                                    ("symmetric", "affine", "1x1")])
+def test_explicit_pass_of_a_two_level_model_equals_autograd(kind, coupling, mixing):
+    model = conf_image((2, 4, 4), levels=2, steps_per_level=2, hidden=(4,), kind=kind,
+                       coupling=coupling, mixing=mixing)
     x = np.random.default_rng(2).normal(size=(12, 32))
     params = _perturbed(model.init_params(x, random_state=0), seed=3)
 
@@ -161,12 +164,12 @@ def test_image_experiments_write_bits_per_dim_grids_and_resume(tmp_path):
     from refconf.experiments.images import run_images
 
     lines = []
-    argv = ["images", "--datasets", "digits", "--models", "conf_image", "gaussian",
+    argv = ["images", "--datasets", "digits", "--models", "conf_image", "glow_image", "gaussian",
             "--trials", "2", "--epochs", "1", "--subsample", "120", "--hidden", "4",
             "--steps", "1", "--out", str(tmp_path)]
     assert main(argv) == 0
     cells = json.loads((tmp_path / "images.json").read_text())["cells"]
-    assert [c["model"] for c in cells] == ["conf_image", "gaussian"]
+    assert [c["model"] for c in cells] == ["conf_image", "glow_image", "gaussian"]
     for cell in cells:
         assert cell["finite_trials"] == 2 and 0.5 < cell["bits_per_dim"] < 8.0
     grid = imread(tmp_path / "digits-conf_image-seed1.png")
@@ -174,9 +177,9 @@ def test_image_experiments_write_bits_per_dim_grids_and_resume(tmp_path):
     assert (tmp_path / "models" / "digits-conf_image-seed0.npz").exists()
     again = run_images(["digits"], ["conf_image"], trials=2, out=str(tmp_path), subsample=120,
                        training={"epochs": 1},
-                       architecture={"conf_image": {"levels": 2, "steps_per_level": 1,
-                                                    "m": 2, "hidden": [4],
-                                                    "kind": "symmetric"}},
+                       architecture={"image": {"levels": 2, "steps_per_level": 1,
+                                               "hidden": [4]},
+                                     "conf_image": {"m": 2, "kind": "symmetric"}},
                        log=lines.append)
     assert lines == [f"2 of 2 trials finished earlier (in {tmp_path / 'trials'}): not run again"]
     assert again["cells"][0]["bits_per_dim"] == cells[0]["bits_per_dim"]

@@ -5,7 +5,7 @@ from .autoregressive import MaskedAutoregressive
 from .base import Bijector, Chain, Inverse
 from .convolution import CircularConv, SymmetricConv
 from .coupling import ConvCoupling
-from .coupling2d import ConvCoupling2D
+from .coupling2d import AffineCoupling2D, ConvCoupling2D
 from .elementwise import ElementwiseFromRegularizer, Logit, Scale, Shift, SLog
 from .mixing import ActNorm, Invertible1x1, Permutation, Reverse
 from .multiscale import MultiScaleLevel
@@ -13,6 +13,7 @@ from .multiscale import MultiScaleLevel
 __all__ = [
     "ActNorm",
     "AffineCoupling",
+    "AffineCoupling2D",
     "Bijector",
     "Chain",
     "CircularConv",

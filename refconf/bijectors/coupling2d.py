@@ -19,7 +19,7 @@ from .base import Bijector
 from .coupling import KERNEL_KINDS, SPECTRUM_PARAMETERISATIONS
 from .elementwise import slog, slog_inverse
 
-__all__ = ["ConvCoupling2D", "channel_split"]
+__all__ = ["AffineCoupling2D", "ChannelCoupling", "ConvCoupling2D", "channel_split"]
 
 _EVENT = (-3, -2, -1)
 
@@ -56,7 +56,71 @@ def _conv_log_det(w, kind, width):
     return spectral.circular_log_abs_det(w, width, 2, 3)
 
 
-class ConvCoupling2D(Bijector):
+class ChannelCoupling(Bijector):
+    """Base of coupling steps on ``(C, H, W)`` images split over channels
+    (:func:`channel_split`), whose explicit reverse pass is autograd's VJP of the readable
+    forward map: subclasses set ``event_shape``, ``base``, ``update`` and implement
+    ``_map(x)`` (the forward map of a batch), ``_params()`` (the parameters keyed like
+    the constructor's arguments) and ``_rebuilt(params)`` (the same step on other
+    parameters)."""
+
+    event_ndim = 3
+
+    def _setup(self, shape, conditioner, swap, n_out_per_channel, name):
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"{name}: shape must be (C, H, W), got {shape!r}")
+        self.event_shape = tuple(int(n) for n in shape)
+        self.base, self.update = channel_split(self.event_shape[0], swap)
+        c1 = self.base.stop - self.base.start
+        c2 = self.update.stop - self.update.start
+        n_in, n_out = onp.shape(getval(conditioner[0]["W"]))[1], onp.shape(
+            getval(conditioner[-1]["W"]))[0]
+        if n_in % c1 or n_out != n_out_per_channel * c2:
+            raise ValueError(
+                f"{name}: the conditioner maps {n_in} patch inputs to {n_out} channels; "
+                f"expected a multiple of the {c1} base channels in and "
+                f"{n_out_per_channel} x {c2} channels out")
+        self.conditioner, self.swap = conditioner, swap
+
+    def _halves(self, x):
+        """``x`` flattened to one batch axis and split: ``(x1, x2, batch shape)``."""
+        batch = tuple(np.shape(x)[:-3])
+        x = np.reshape(x, (-1,) + self.event_shape)
+        return x[:, self.base], x[:, self.update], batch
+
+    def _join(self, x1, y2, batch):
+        halves = [x1, y2] if self.base.start == 0 else [y2, x1]
+        y = np.concatenate(halves, axis=1)
+        return np.reshape(y, batch + self.event_shape)
+
+    def _forward(self, x):
+        return self._map(x)
+
+    def _packed(self, args):
+        """``[y, log_det]`` per sample as one ``B x (C H W + 1)`` array, of the input and
+        the parameters (what :meth:`forward_saved` records)."""
+        x, params = args
+        y, log_det = self._rebuilt(params)._map(x)
+        return np.concatenate([np.reshape(y, (np.shape(y)[0], -1)), log_det[:, None]], axis=1)
+
+    def forward_saved(self, x):
+        """The forward map of a batch ``x`` (``B x C x H x W``) with autograd's VJP of it
+        in the input and the parameters kept for :meth:`backward`."""
+        vjp, packed = make_vjp(self._packed)((x, self._params()))
+        y = onp.reshape(packed[:, :-1], onp.shape(x))
+        return y, packed[:, -1], (vjp, onp.shape(x))
+
+    def backward(self, saved, g_y, g_log_det):
+        """``(g_x, grads)`` from the recorded VJP; ``grads`` keyed like the constructor's
+        parameter arguments."""
+        vjp, shape = saved
+        g_log_det = onp.broadcast_to(g_log_det, shape[:1])
+        g_x, grads = vjp(onp.concatenate([onp.reshape(g_y, (shape[0], -1)),
+                                          g_log_det[:, None]], axis=1))
+        return g_x, grads
+
+
+class ConvCoupling2D(ChannelCoupling):
     """Mixed 2-D CONF step of ``m`` combined layers and a shift on ``(C, H, W)`` images.
 
     With the channels split ``x = [x1, x2]`` (:func:`channel_split`)::
@@ -112,8 +176,6 @@ class ConvCoupling2D(Bijector):
     (True, (2,))
     """
 
-    event_ndim = 3
-
     def __init__(self, conditioner, log_alpha, log_alpha_prime, shape, kind="symmetric",
                  spectrum="raw", activation="tanh", swap=False):
         if kind not in KERNEL_KINDS:
@@ -123,25 +185,12 @@ class ConvCoupling2D(Bijector):
                 f"spectrum must be one of {SPECTRUM_PARAMETERISATIONS}, got {spectrum!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-        if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(f"ConvCoupling2D: shape must be (C, H, W), got {shape!r}")
-        self.event_shape = tuple(int(n) for n in shape)
-        self.base, self.update = channel_split(self.event_shape[0], swap)
         self.m = int(onp.size(getval(log_alpha)))
         if self.m < 1 or onp.shape(getval(log_alpha_prime)) != (self.m,):
             raise ValueError("log_alpha and log_alpha_prime must have the same shape (m,), m >= 1")
-        c1 = self.base.stop - self.base.start
-        c2 = self.update.stop - self.update.start
-        n_in, n_out = onp.shape(getval(conditioner[0]["W"]))[1], onp.shape(
-            getval(conditioner[-1]["W"]))[0]
-        if n_in % c1 or n_out != (2 * self.m + 1) * c2:
-            raise ValueError(
-                f"ConvCoupling2D: the conditioner maps {n_in} patch inputs to {n_out} channels; "
-                f"expected a multiple of the {c1} base channels in and (2m + 1) c2 = "
-                f"{(2 * self.m + 1) * c2} channels out")
-        self.conditioner = conditioner
+        self._setup(shape, conditioner, swap, 2 * self.m + 1, "ConvCoupling2D")
         self.log_alpha, self.log_alpha_prime = log_alpha, log_alpha_prime
-        self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
+        self.kind, self.spectrum, self.activation = kind, spectrum, activation
 
     def _outputs(self, x1):
         """Spectra ``(m, B, c2, H, bins)``, scales ``(m, B, c2, H, W)``, shift ``(B, c2, H, W)``."""
@@ -155,17 +204,6 @@ class ConvCoupling2D(Bijector):
             o_w = spectral.circular_spectrum(o_w, 2)
         w = np.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
         return w, np.exp(o_s), out[:, 2 * self.m]
-
-    def _halves(self, x):
-        """``x`` flattened to one batch axis and split: ``(x1, x2, batch shape)``."""
-        batch = tuple(np.shape(x)[:-3])
-        x = np.reshape(x, (-1,) + self.event_shape)
-        return x[:, self.base], x[:, self.update], batch
-
-    def _join(self, x1, y2, batch):
-        halves = [x1, y2] if self.base.start == 0 else [y2, x1]
-        y = np.concatenate(halves, axis=1)
-        return np.reshape(y, batch + self.event_shape)
 
     def _map(self, x, overflow="inf"):
         x1, x2, batch = self._halves(x)
@@ -181,9 +219,6 @@ class ConvCoupling2D(Bijector):
                 log_df + np.log(np.abs(s[i])) + log_dg, axis=_EVENT)
         return self._join(x1, h + t, batch), np.reshape(log_det, batch)
 
-    def _forward(self, x):
-        return self._map(x)
-
     def _inverse(self, y):
         y1, y2, batch = self._halves(y)
         w, s, t = self._outputs(y1)
@@ -197,34 +232,74 @@ class ConvCoupling2D(Bijector):
                 log_df - np.log(np.abs(s[i])) + log_dg, axis=_EVENT)
         return self._join(y1, h, batch), np.reshape(log_det, batch)
 
-    # --- the explicit pass ---------------------------------------------------------------
+    # --- the explicit pass (ChannelCoupling's) --------------------------------------------
 
     def _params(self):
         return {"conditioner": self.conditioner, "log_alpha": self.log_alpha,
                 "log_alpha_prime": self.log_alpha_prime}
 
-    def _packed(self, args):
-        """``[y, log_det]`` per sample as one ``B x (C H W + 1)`` array, of the input and
-        the parameters (what :meth:`forward_saved` records)."""
-        x, params = args
-        layer = ConvCoupling2D(params["conditioner"], params["log_alpha"],
-                               params["log_alpha_prime"], self.event_shape, self.kind,
-                               self.spectrum, self.activation, self.swap)
-        y, log_det = layer._map(x)
-        return np.concatenate([np.reshape(y, (np.shape(y)[0], -1)), log_det[:, None]], axis=1)
+    def _rebuilt(self, params):
+        return ConvCoupling2D(params["conditioner"], params["log_alpha"],
+                              params["log_alpha_prime"], self.event_shape, self.kind,
+                              self.spectrum, self.activation, self.swap)
 
-    def forward_saved(self, x):
-        """The forward map of a batch ``x`` (``B x C x H x W``) with autograd's VJP of it
-        in the input and the parameters kept for :meth:`backward`."""
-        vjp, packed = make_vjp(self._packed)((x, self._params()))
-        y = onp.reshape(packed[:, :-1], onp.shape(x))
-        return y, packed[:, -1], (vjp, onp.shape(x))
 
-    def backward(self, saved, g_y, g_log_det):
-        """``(g_x, grads)`` from the recorded VJP; ``grads`` keyed ``conditioner``,
-        ``log_alpha``, ``log_alpha_prime`` like the constructor's arguments."""
-        vjp, shape = saved
-        g_log_det = onp.broadcast_to(g_log_det, shape[:1])
-        g_x, grads = vjp(onp.concatenate([onp.reshape(g_y, (shape[0], -1)),
-                                          g_log_det[:, None]], axis=1))
-        return g_x, grads
+class AffineCoupling2D(ChannelCoupling):
+    """Affine coupling on ``(C, H, W)`` images (Real NVP, Glow) with the convolutional
+    conditioner, for multi-scale baselines in the same framework::
+
+        y1 = x1,   y2 = x2 * exp(log_s(x1)) + t(x1),   log_s = tanh(o_s)
+
+    ``conv_net(x1)`` outputs ``2 c2`` channels, ``o_s`` then ``t``; the ``tanh`` bounds
+    each log-scale to (-1, 1) (Real NVP bounds its scales with tanh as well).
+    ``log|det| = sum log_s`` over the updated channels and pixels. Identity at a zero
+    conditioner output.
+
+    Parameters
+    ----------
+    conditioner : list of dict
+        :func:`refconf.conditioners.conv_init` parameters, ``c1`` in, ``2 c2`` out.
+    shape : tuple (C, H, W)
+    activation : {"relu", "tanh"}
+    swap : bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refconf.conditioners import conv_init
+    >>> layer = AffineCoupling2D(conv_init(1, (4,), 4, random_state=0, zero_output=False),
+    ...                          (3, 4, 4))
+    >>> x = np.random.default_rng(0).normal(size=(2, 3, 4, 4))
+    >>> bool(np.allclose(layer.inverse(layer.forward(x)[0])[0], x))
+    True
+    """
+
+    def __init__(self, conditioner, shape, activation="relu", swap=False):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self._setup(shape, conditioner, swap, 2, "AffineCoupling2D")
+        self.activation = activation
+
+    def _scale_shift(self, x1):
+        c2 = self.update.stop - self.update.start
+        out = conv_net(self.conditioner, x1, self.activation)
+        return np.tanh(out[:, :c2]), out[:, c2:]
+
+    def _map(self, x):
+        x1, x2, batch = self._halves(x)
+        log_s, t = self._scale_shift(x1)
+        log_det = np.reshape(np.sum(log_s, axis=_EVENT), batch)
+        return self._join(x1, x2 * np.exp(log_s) + t, batch), log_det
+
+    def _inverse(self, y):
+        y1, y2, batch = self._halves(y)
+        log_s, t = self._scale_shift(y1)
+        log_det = np.reshape(-np.sum(log_s, axis=_EVENT), batch)
+        return self._join(y1, (y2 - t) * np.exp(-log_s), batch), log_det
+
+    def _params(self):
+        return {"conditioner": self.conditioner}
+
+    def _rebuilt(self, params):
+        return AffineCoupling2D(params["conditioner"], self.event_shape, self.activation,
+                                self.swap)

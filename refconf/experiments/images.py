@@ -112,10 +112,18 @@ def _check_image(kwargs, dim):
 
 
 #: The models of the image experiments: 2-D CONF, and tabular models on flattened images.
-IMAGE_MODELS = {"conf_image": ModelEntry("2-D CONF", image_flow_trial, _check_image),
-                **{name: MODELS[name] for name in ("conf", "realnvp", "glow", "gaussian")}}
+IMAGE_MODELS = {
+    "conf_image": ModelEntry("2-D CONF", image_flow_trial, _check_image),
+    "glow_image": ModelEntry("Glow-style multi-scale", image_flow_trial, _check_image),
+    "realnvp_image": ModelEntry("Real NVP-style multi-scale", image_flow_trial, _check_image),
+    **{name: MODELS[name] for name in ("conf", "realnvp", "glow", "gaussian")}}
+#: The multi-scale image models and their fixed builder arguments.
+_IMAGE_FLOWS = {"conf_image": {"coupling": "conf"},
+                "glow_image": {"coupling": "affine", "mixing": "1x1"},
+                "realnvp_image": {"coupling": "affine", "mixing": "reverse"}}
 # the runner's registry names every model it runs (its log lines)
-MODELS.setdefault("conf_image", IMAGE_MODELS["conf_image"])
+for _name in _IMAGE_FLOWS:
+    MODELS.setdefault(_name, IMAGE_MODELS[_name])
 
 
 def sample_grid(path, samples, shape, levels, lam, columns=8):
@@ -154,8 +162,9 @@ def _saver(out, datasets):
 
 
 def _model_kwargs(name, shape, architecture):
-    if name == "conf_image":
-        return {"shape": list(shape), **architecture["conf_image"]}
+    if name in _IMAGE_FLOWS:
+        return {"shape": list(shape), **architecture["image"], **_IMAGE_FLOWS[name],
+                **architecture.get(name, {})}
     return dict(architecture.get(name, {}))
 
 
@@ -175,17 +184,18 @@ def run_images(datasets=("digits",), models=("conf_image", "gaussian"), trials=3
     ``OUT/models/`` and a sample grid ``OUT/<dataset>-<model>-seed<seed>.png`` per trial.
 
     ``training``: :func:`refconf.train.fit` settings (default 20 epochs, batch 64, Adam
-    1e-3, patience 5); ``architecture``: per model name, the builder's arguments (default
-    ``conf_image``: 2 levels x 2 steps, m = 2, 16 hidden channels; ``conf``: 4 steps,
-    hidden (64,)). ``log`` receives one line per finished trial.
+    1e-3, patience 5); ``architecture``: per model name, the builder's arguments, and
+    under ``"image"`` those of every multi-scale model (default: 2 levels x 2 steps, 16
+    hidden channels; ``conf_image``: m = 2; ``conf``: 4 steps, hidden (64,)). ``log`` receives one line per finished trial.
     """
     unknown = sorted(set(models) - set(IMAGE_MODELS))
     if unknown:
         raise ValueError(f"unknown image model(s) {unknown}; expected some of {tuple(IMAGE_MODELS)}")
     training = {"epochs": 20, "batch_size": 64, "learning_rate": 1e-3, "patience": 5,
                 **(training or {})}
-    architecture = {"conf_image": {"levels": 2, "steps_per_level": 2, "m": 2, "hidden": [16]},
-                    "conf": {"steps": 4, "hidden": [64]}, **(architecture or {})}
+    architecture = {"image": {"levels": 2, "steps_per_level": 2, "hidden": [16]},
+                    "conf_image": {"m": 2}, "conf": {"steps": 4, "hidden": [64]},
+                    **(architecture or {})}
     loaded = {name: load_image_dataset(name, seed, data_dir, subsample, allow_pickle)
               for name in datasets}
     tasks = []
@@ -241,9 +251,9 @@ def _command(args):
         data_dir=args.data_dir, subsample=args.subsample, allow_pickle=args.allow_pickle,
         training={k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                     ("learning_rate", args.lr)) if v is not None},
-        architecture={"conf_image": {"levels": args.levels, "steps_per_level": args.steps,
-                                     "m": args.m, "hidden": list(args.hidden),
-                                     "kind": args.kind}},
+        architecture={"image": {"levels": args.levels, "steps_per_level": args.steps,
+                                "hidden": list(args.hidden)},
+                      "conf_image": {"m": args.m, "kind": args.kind}},
         options=RunnerOptions(executor=args.executor, jobs=args.jobs, progress=False))
     print(result["markdown"])
     return 0
