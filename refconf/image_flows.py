@@ -83,7 +83,8 @@ class ImageFlowModel:
     are ``{"steps": [level_0, level_1, ...]}``, each level a list of step dicts."""
 
     def __init__(self, spec):
-        self.spec = dict(spec)
+        # specs written before the coupling and mixing choices existed: 2-D CONF with 1x1
+        self.spec = {"coupling": "conf", "mixing": "1x1", **spec}
         s = self.spec
         if s.get("model") != "conf_image":
             raise ValueError(f"unknown model {s.get('model')!r}; expected 'conf_image'")

@@ -173,7 +173,7 @@ def test_image_experiments_write_bits_per_dim_grids_and_resume(tmp_path):
     for cell in cells:
         assert cell["finite_trials"] == 2 and 0.5 < cell["bits_per_dim"] < 8.0
     grid = imread(tmp_path / "digits-conf_image-seed1.png")
-    assert grid.shape[:2] == (8 * 9 + 1, 8 * 9 + 1)
+    assert grid.shape[:2] == (4 * (8 * 9 + 1), 4 * (8 * 9 + 1))
     assert (tmp_path / "models" / "digits-conf_image-seed0.npz").exists()
     again = run_images(["digits"], ["conf_image"], trials=2, out=str(tmp_path), subsample=120,
                        training={"epochs": 1},

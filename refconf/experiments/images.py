@@ -126,9 +126,10 @@ for _name in _IMAGE_FLOWS:
     MODELS.setdefault(_name, IMAGE_MODELS[_name])
 
 
-def sample_grid(path, samples, shape, levels, lam, columns=8):
+def sample_grid(path, samples, shape, levels, lam, columns=8, zoom=4):
     """Write ``samples`` (rows in logit space) as a PNG grid of images, atomically:
-    ``x = (sigmoid(z) - lam) / (1 - 2 lam) levels`` floored to the grey levels."""
+    ``x = (sigmoid(z) - lam) / (1 - 2 lam) levels`` floored to the grey levels, each
+    pixel drawn as ``zoom x zoom`` screen pixels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,6 +144,7 @@ def sample_grid(path, samples, shape, levels, lam, columns=8):
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
         grid[1 + r * (H + 1): 1 + r * (H + 1) + H, 1 + c * (W + 1): 1 + c * (W + 1) + W] = image
+    grid = onp.repeat(onp.repeat(grid, zoom, axis=0), zoom, axis=1)
     with atomic_write(path) as f:
         plt.imsave(f, grid[..., 0] if C == 1 else grid, cmap="gray", vmin=0, vmax=1,
                    format="png")
