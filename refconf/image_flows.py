@@ -127,10 +127,16 @@ class ImageFlowModel:
                 h = self._level(index, steps).forward(h)[0]
         return {"steps": levels}
 
+    def _swap(self, k):
+        """Whether step ``k`` conditions on the second half of the channels: every other
+        step with 1x1 mixing; never with the channel reversal, which already alternates
+        the halves (a swap as well would update the same channels in every step)."""
+        return self.spec["mixing"] == "1x1" and k % 2 == 1
+
     def _initial_step(self, shape, k, image, rng):
         s = self.spec
         C = shape[0]
-        base, update = channel_split(C, swap=k % 2 == 1)
+        base, update = channel_split(C, swap=self._swap(k))
         m = int(s["m"])
         step = {}
         if s["actnorm"]:
@@ -170,13 +176,13 @@ class ImageFlowModel:
         coupling = step["coupling"]
         if s["coupling"] == "affine":
             layers.append(AffineCoupling2D(coupling["conditioner"], shape, s["activation"],
-                                           swap=k % 2 == 1))
+                                           swap=self._swap(k)))
             keys.append("coupling")
             return Chain(layers, keys=keys)
         layers.append(ConvCoupling2D(coupling["conditioner"], coupling["log_alpha"],
                                      coupling["log_alpha_prime"], shape, kind=s["kind"],
                                      spectrum=s["spectrum"], activation=s["activation"],
-                                     swap=k % 2 == 1))
+                                     swap=self._swap(k)))
         keys.append("coupling")
         return Chain(layers, keys=keys)
 

@@ -183,3 +183,25 @@ def test_image_experiments_write_bits_per_dim_grids_and_resume(tmp_path):
                        log=lines.append)
     assert lines == [f"2 of 2 trials finished earlier (in {tmp_path / 'trials'}): not run again"]
     assert again["cells"][0]["bits_per_dim"] == cells[0]["bits_per_dim"]
+
+
+@pytest.mark.parametrize("mixing", ["reverse", "1x1"])
+def test_consecutive_steps_update_complementary_channels(mixing):
+    """With the channel reversal (which alternates the halves itself) two steps update
+    disjoint sets of the squeezed channels; with the 1x1 (a learned mix of all channels)
+    the steps alternate the updated half explicitly."""
+    model = conf_image((1, 4, 4), levels=1, steps_per_level=2, hidden=(4,), coupling="affine",
+                       mixing=mixing)
+    params = _perturbed(model.init_params(random_state=0), seed=13, scale=0.3)
+    level = model.build(params).chain.bijectors[0]
+    h = level.chain.bijectors[0].forward(np.random.default_rng(14).normal(size=(3, 1, 4, 4)))[0]
+    order, updated = list(range(4)), []  # order[p]: the squeezed channel at position p
+    for step in level.chain.bijectors[1:]:
+        actnorm, mix, coupling = step.bijectors
+        mixed = mix.forward(actnorm.forward(h)[0])[0]
+        order = order[::-1] if mixing == "reverse" else order
+        h = coupling.forward(mixed)[0]
+        positions = {p for p in range(4) if not np.allclose(h[:, p], mixed[:, p])}
+        updated.append(positions if mixing == "1x1" else {order[p] for p in positions})
+    assert len(updated[0]) == len(updated[1]) == 2
+    assert not updated[0] & updated[1]
