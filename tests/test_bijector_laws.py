@@ -450,6 +450,11 @@ REGISTRY.update({
 })
 
 FLOAT64_ONLY = {"lemma1_abs", "lemma1_smooth"}
+#: The image layers compute in autograd.numpy (the im2col conditioner, the recorded VJP):
+#: NumPy arrays only, so they are left out of the array-API tests (tests/test_namespace.py).
+NUMPY_ONLY = {"conv_coupling_2d_symmetric", "conv_coupling_2d_circular", "multiscale_level",
+              "image_model_symmetric", "image_model_circular", "affine_coupling_2d",
+              "image_model_glow", "image_model_realnvp", "inverse_conv_coupling_2d_circular"}
 #: Networks and several layers inside one bijector: the chain tolerance in float32.
 COMPOSITE = {"conv_coupling_symmetric", "conv_coupling_circular", "affine_coupling",
              "conv_coupling_2d_symmetric", "conv_coupling_2d_circular", "multiscale_level",
