@@ -19,7 +19,8 @@ from .base import Bijector
 from .coupling import KERNEL_KINDS, SPECTRUM_PARAMETERISATIONS
 from .elementwise import slog, slog_inverse
 
-__all__ = ["AffineCoupling2D", "ChannelCoupling", "ConvCoupling2D", "channel_split"]
+__all__ = ["AffineCoupling2D", "ChannelCoupling", "ConvCoupling2D", "channel_split",
+           "conf_step_2d", "conf_step_2d_inverse"]
 
 _EVENT = (-3, -2, -1)
 
@@ -54,6 +55,53 @@ def _conv_log_det(w, kind, width):
     if kind == "symmetric":
         return spectral.symmetric_log_abs_det(w, 3)
     return spectral.circular_log_abs_det(w, width, 2, 3)
+
+
+def conf_step_2d(x2, w_hat, s, t, alpha, alpha_prime, kind="symmetric", overflow="raise"):
+    """The 2-D CONF step (eq. 5 with the combined layers of eq. 4 over the image plane) on
+    explicit conditioner outputs: ``y2 = (F_1 o ... o F_m)(x2) + t``, ``F_m`` first, with
+    ``F_i(h)[c] = g_{a'_i}(s_i[c] * f_{a_i}(w_i[c] *_2 h[c]))``.
+
+    Parameters
+    ----------
+    x2 : ndarray, (B, c2, H, W)
+    w_hat : ndarray, (m, B, c2, H, W) real (DCT-I spectra) or (m, B, c2, H, W // 2 + 1)
+        complex (rfft2 half spectra of real kernels)
+    s : ndarray, (m, B, c2, H, W), non-zero
+    t : ndarray, (B, c2, H, W)
+    alpha, alpha_prime : ndarray, (m,), > 0
+    kind : {"symmetric", "circular"}
+    overflow : {"raise", "inf"}
+        What an overflowing expanding gate does (:func:`~refconf.bijectors.elementwise.slog_inverse`).
+
+    Returns
+    -------
+    y2 : ndarray, (B, c2, H, W)
+    log_det : ndarray, (B,)
+        ``sum_i [sum log|w_hat_i| - sum log1p(a_i|u_i|) + sum log|s_i| + a'_i sum|v_i|]``.
+    """
+    h, log_det = x2, 0.0
+    for i in reversed(range(np.shape(alpha)[0])):
+        u = _conv(h, w_hat[i], kind)
+        q, log_df = slog(u, alpha[i])
+        h, log_dg = slog_inverse(s[i] * q, alpha_prime[i],
+                                 "conf_step_2d: the expanding gate g_{a'}", overflow)
+        log_det = log_det + _conv_log_det(w_hat[i], kind, np.shape(x2)[-1]) + np.sum(
+            log_df + np.log(np.abs(s[i])) + log_dg, axis=_EVENT)
+    return h + t, log_det
+
+
+def conf_step_2d_inverse(y2, w_hat, s, t, alpha, alpha_prime, kind="symmetric"):
+    """Inverse of :func:`conf_step_2d`: remove ``t``, invert ``F_1``, ..., ``F_m`` in that
+    order. Returns ``(x2, log|det dx2/dy2|)``."""
+    h, log_det = y2 - t, 0.0
+    for i in range(np.shape(alpha)[0]):
+        v, log_df = slog(h, alpha_prime[i])
+        u, log_dg = slog_inverse(v / s[i], alpha[i], "conf_step_2d_inverse: the gate g_a")
+        h = _deconv(u, w_hat[i], kind)
+        log_det = log_det - _conv_log_det(w_hat[i], kind, np.shape(y2)[-1]) + np.sum(
+            log_df - np.log(np.abs(s[i])) + log_dg, axis=_EVENT)
+    return h, log_det
 
 
 class ChannelCoupling(Bijector):
@@ -208,29 +256,16 @@ class ConvCoupling2D(ChannelCoupling):
     def _map(self, x, overflow="inf"):
         x1, x2, batch = self._halves(x)
         w, s, t = self._outputs(x1)
-        alpha, alpha_prime = np.exp(self.log_alpha), np.exp(self.log_alpha_prime)
-        h, log_det = x2, 0.0
-        for i in reversed(range(self.m)):
-            u = _conv(h, w[i], self.kind)
-            q, log_df = slog(u, alpha[i])
-            h, log_dg = slog_inverse(s[i] * q, alpha_prime[i],
-                                     "ConvCoupling2D: the expanding gate g_{a'}", overflow)
-            log_det = log_det + _conv_log_det(w[i], self.kind, self.event_shape[2]) + np.sum(
-                log_df + np.log(np.abs(s[i])) + log_dg, axis=_EVENT)
-        return self._join(x1, h + t, batch), np.reshape(log_det, batch)
+        y2, log_det = conf_step_2d(x2, w, s, t, np.exp(self.log_alpha),
+                                   np.exp(self.log_alpha_prime), self.kind, overflow)
+        return self._join(x1, y2, batch), np.reshape(log_det, batch)
 
     def _inverse(self, y):
         y1, y2, batch = self._halves(y)
         w, s, t = self._outputs(y1)
-        alpha, alpha_prime = np.exp(self.log_alpha), np.exp(self.log_alpha_prime)
-        h, log_det = y2 - t, 0.0
-        for i in range(self.m):
-            v, log_df = slog(h, alpha_prime[i])
-            u, log_dg = slog_inverse(v / s[i], alpha[i], "ConvCoupling2D.inverse: the gate g_a")
-            h = _deconv(u, w[i], self.kind)
-            log_det = log_det - _conv_log_det(w[i], self.kind, self.event_shape[2]) + np.sum(
-                log_df - np.log(np.abs(s[i])) + log_dg, axis=_EVENT)
-        return self._join(y1, h, batch), np.reshape(log_det, batch)
+        x2, log_det = conf_step_2d_inverse(y2, w, s, t, np.exp(self.log_alpha),
+                                           np.exp(self.log_alpha_prime), self.kind)
+        return self._join(y1, x2, batch), np.reshape(log_det, batch)
 
     # --- the explicit pass (ChannelCoupling's) --------------------------------------------
 
