@@ -26,6 +26,7 @@ from .bijectors import (
     SymmetricConv,
 )
 from .flows import Flow, FlowModel, StandardNormal, conf
+from .image_flows import ImageFlowModel, conf_image
 from .params import load_checkpoint, load_model, save_checkpoint, save_model
 from .spectral import (
     circular_conv,
@@ -66,6 +67,7 @@ __all__ = [
     "FitResult",
     "Flow",
     "FlowModel",
+    "ImageFlowModel",
     "Inverse",
     "Invertible1x1",
     "MaskedAutoregressive",
@@ -85,6 +87,7 @@ __all__ = [
     "circular_log_abs_det",
     "circular_spectrum",
     "conf",
+    "conf_image",
     "data",
     "fit",
     "load_checkpoint",

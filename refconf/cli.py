@@ -1,4 +1,4 @@
-"""``refconf`` command line: demo, train, evaluate, sample, vectors, check, reproduce.
+"""``refconf`` command line: demo, train, evaluate, sample, vectors, check, reproduce, images.
 
 Every command takes ``--help`` and ``--debug`` (those that draw random numbers also
 ``--seed``). Before any work, every path a command will write is checked (its folder exists
@@ -262,6 +262,9 @@ def _parser():
     from .experiments import register as register_reproduce
 
     register_reproduce(sub)  # `refconf reproduce table1 ...`
+    from .experiments.images import register as register_images
+
+    register_images(sub)  # `refconf images ...`
     parser.commands = sub.choices
     return parser
 

@@ -12,11 +12,23 @@ written out, for the explicit gradient of a whole model
 :mod:`refconf._conditioners_numba` run instead.
 """
 
+import itertools
+
+import autograd.numpy as anp
 import numpy as onp
 
 from . import backend
 
-__all__ = ["ACTIVATIONS", "mlp_init", "mlp", "mlp_forward", "mlp_backward"]
+__all__ = [
+    "ACTIVATIONS",
+    "conv2d_same",
+    "conv_init",
+    "conv_net",
+    "mlp",
+    "mlp_backward",
+    "mlp_forward",
+    "mlp_init",
+]
 
 ACTIVATIONS = {
     "relu": lambda a: backend.namespace(a).maximum(a, 0.0),
@@ -43,7 +55,7 @@ def mlp_init(n_in, hidden, n_out, random_state=None, zero_output=True):
     rng = onp.random.default_rng(random_state)
     sizes = [n_in, *hidden, n_out]
     params = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         last = i == len(sizes) - 2
         if last and zero_output:
             W = onp.zeros((a, b))
@@ -125,3 +137,74 @@ def mlp_backward(xp, g, inputs, Ws, activation):
             return gh, grads
         h = inputs[layer]
         ga = gh * (1.0 - h * h) if activation == "tanh" else xp.where(h > 0, gh, xp.zeros_like(gh))
+
+
+# --- the convolutional conditioner of image coupling steps -------------------------------
+
+
+def conv_init(c_in, hidden, c_out, kernel=3, random_state=None, zero_output=True):
+    """Parameters of a convolutional network ``c_in -> hidden... -> c_out`` channels.
+
+    Each layer is ``{"W": (c_out, c_in k^2), "b": (c_out,)}`` with ``k = kernel`` (odd):
+    ``W[o, (c k + i) k + j]`` weighs input channel ``c`` at offset ``(i - k//2, j - k//2)``.
+    Hidden layers are Glorot-uniform (fan-in ``c_in k^2``); with ``zero_output`` the last
+    layer is zero, so the network outputs 0 and a coupling step built on it starts at the
+    identity (``docs/theory/image-flows.md``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = conv_init(2, (8,), 5, random_state=0)
+    >>> [p["W"].shape for p in params]
+    [(8, 18), (5, 72)]
+    >>> bool(np.all(conv_net(params, np.ones((1, 2, 4, 3))) == 0))
+    True
+    """
+    if int(kernel) != kernel or kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"conv_init: kernel must be an odd positive integer, got {kernel!r}")
+    rng = onp.random.default_rng(random_state)
+    sizes = [c_in, *hidden, c_out]
+    params = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        fan_in = a * kernel * kernel
+        if i == len(sizes) - 2 and zero_output:
+            W = onp.zeros((b, fan_in))
+        else:
+            limit = onp.sqrt(6.0 / (fan_in + b * kernel * kernel))
+            W = rng.uniform(-limit, limit, size=(b, fan_in))
+        params.append({"W": W, "b": onp.zeros(b)})
+    return params
+
+
+def conv2d_same(x, W, b):
+    """Zero-padded ("same") 2-D convolution of ``x`` (``B x C x H x W``) by im2col::
+
+        out[n, o, h, w] = b[o] + sum_{c, i, j} W[o, (c k + i) k + j] x[n, c, h + i - k//2, w + j - k//2]
+
+    (zero outside the image). The patches are ``k^2`` shifted views of the padded input;
+    the sum is one matrix product (BLAS). Written in ``autograd.numpy``, so autograd
+    differentiates it in ``x``, ``W`` and ``b``. Cost O(B C k^2 H W c_out).
+    """
+    C = anp.shape(x)[1]
+    k = round((anp.shape(W)[1] // C) ** 0.5)
+    H, Wd = anp.shape(x)[2:]
+    p = k // 2
+    padded = anp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), "constant")
+    patches = anp.stack([padded[:, :, i:i + H, j:j + Wd] for i in range(k) for j in range(k)],
+                        axis=2)
+    patches = anp.reshape(patches, (anp.shape(x)[0], C * k * k, H, Wd))
+    out = anp.tensordot(W, patches, axes=([1], [1]))  # (c_out, B, H, W)
+    return anp.transpose(out, (1, 0, 2, 3)) + anp.reshape(b, (-1, 1, 1))
+
+
+def conv_net(params, x, activation="relu"):
+    """The convolutional network of :func:`conv_init` on ``x`` (``B x C x H x W``):
+    ``h <- act(conv(h))`` on hidden layers (:func:`conv2d_same`), a linear last layer.
+    Output ``B x c_out x H x W``."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
+    act = ACTIVATIONS[activation]
+    h = x
+    for layer in params[:-1]:
+        h = act(conv2d_same(h, layer["W"], layer["b"]))
+    return conv2d_same(h, params[-1]["W"], params[-1]["b"])

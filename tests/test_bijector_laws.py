@@ -58,10 +58,20 @@ from refconf import (
     SLog,
     SymmetricConv,
 )
-from refconf.bijectors import AffineCoupling, ConvCoupling, Logit, MaskedAutoregressive
+from refconf.backend import map_leaves
+from refconf.bijectors import (
+    AffineCoupling,
+    AffineCoupling2D,
+    ConvCoupling,
+    ConvCoupling2D,
+    Logit,
+    MaskedAutoregressive,
+    MultiScaleLevel,
+)
 from refconf.bijectors.coupling import split_sizes
 from refconf.bijectors.squeeze import Squeeze
-from refconf.conditioners import mlp_init
+from refconf.conditioners import conv_init, mlp_init
+from refconf.image_flows import conf_image
 from refconf.testing import check_bijector, check_vjp
 
 from . import strategies as S
@@ -254,6 +264,84 @@ def _squeeze(draw, dtype):
     return Squeeze(), S.cast(S.data(rng, _batch(draw) + (C, 4, 4)), dtype)
 
 
+#: Image shapes of the 2-D coupling: odd (2 x 3 x 5), odd channel count (3 x 4 x 4), even.
+COUPLING_2D_SHAPES = [(2, 3, 5), (3, 4, 4), (4, 4, 4)]
+
+
+def _random_conv_net(rng, c_in, c_out, dtype, scale=0.15):
+    """A convolutional conditioner far from its identity initialisation."""
+    layers = conv_init(c_in, (3,), c_out, random_state=rng, zero_output=False)
+    layers[-1]["W"] *= scale
+    layers[-1]["b"] = scale * rng.normal(size=c_out)
+    return [{k: S.cast(v, dtype) for k, v in layer.items()} for layer in layers]
+
+
+def _coupling_2d(kind):
+    """The 2-D CONF step on (C, H, W) images at random conditioner weights, a != a'."""
+
+    def build(draw, dtype):
+        shape = draw(st.sampled_from(COUPLING_2D_SHAPES), label="C, H, W")
+        swap = draw(st.booleans(), label="swap")
+        m = draw(st.integers(1, 2), label="m")
+        spectrum = draw(st.sampled_from(["raw", "exp"]), label="spectrum")
+        rng = _rng(draw)
+        c_base = shape[0] // 2
+        log_alpha = rng.normal(0.0, 0.5, m)
+        layer = ConvCoupling2D(
+            _random_conv_net(rng, c_base, (2 * m + 1) * (shape[0] - c_base), dtype),
+            S.cast(log_alpha, dtype), S.cast(log_alpha + rng.normal(0.0, 0.3, m), dtype),
+            shape, kind=kind, spectrum=spectrum, swap=swap)
+        return layer, S.cast(S.data(rng, _batch(draw) + shape), dtype)
+
+    return build
+
+
+def _affine_coupling_2d(draw, dtype):
+    """The affine coupling of Real NVP and Glow on images, random conditioner weights."""
+    shape = draw(st.sampled_from(COUPLING_2D_SHAPES), label="C, H, W")
+    swap = draw(st.booleans(), label="swap")
+    rng = _rng(draw)
+    c_base = shape[0] // 2
+    conditioner = _random_conv_net(rng, c_base, 2 * (shape[0] - c_base), dtype, scale=1.0)
+    layer = AffineCoupling2D(conditioner, shape, activation="tanh", swap=swap)
+    return layer, S.cast(S.data(rng, _batch(draw) + shape), dtype)
+
+
+def _perturbed(params, rng, dtype, scale):
+    return map_leaves(lambda a: S.cast(a + scale * rng.normal(size=np.shape(a)), dtype), params)
+
+
+def _multiscale_level(draw, dtype):
+    """A squeeze and one step of 1 x 4 x 4 or 3 x 4 x 4 images, half the channels
+    factored out, inside vectors with already factored-out entries in front."""
+    C = draw(st.sampled_from([1, 3]), label="C")
+    offset = draw(st.integers(0, 3), label="offset")
+    rng = _rng(draw)
+    steps = conf_image((C, 4, 4), levels=1, steps_per_level=1, hidden=(3,))
+    step = _perturbed(steps.init_params(random_state=rng), rng, dtype, 0.1)["steps"][0][0]
+    chain = Chain([Squeeze(), steps._step(0, 0, step)])
+    level = MultiScaleLevel(offset + 16 * C, offset, (C, 4, 4), chain, (4 * C, 2, 2),
+                            factor_out=2 * C)
+    return level, S.cast(S.data(rng, _batch(draw) + (offset + 16 * C,)), dtype)
+
+
+def _two_level_model(kind, coupling="conf", mixing="1x1"):
+    """A whole two-level image model of 1 x 4 x 4 or 2 x 4 x 4 images: 2-D CONF, or the
+    affine coupling with 1x1 (Glow-style) or reversal (Real NVP-style) mixing."""
+
+    def build(draw, dtype):
+        C = draw(st.sampled_from([1, 2]), label="C")
+        rng = _rng(draw)
+        model = conf_image((C, 4, 4), levels=2, steps_per_level=2, hidden=(3,), kind=kind,
+                           coupling=coupling, mixing=mixing,
+                           random_state=rng.integers(1 << 31))
+        params = _perturbed(model.init_params(random_state=rng), rng, dtype, 0.05)
+        batch = draw(S.batch_shapes(max_dims=1), label="batch shape")
+        return model.build(params).chain, S.cast(S.data(rng, batch + (16 * C,)), dtype)
+
+    return build
+
+
 #: Chains compose up to nine maps and their condition numbers multiply, so their members
 #: are drawn from a narrower (still far from identity) range: |spectra| and |scales| in
 #: [0.3, 3] with mixed signs.
@@ -341,6 +429,14 @@ REGISTRY = {
     "chain_vector": _chain("vector"),
     "chain_image": _chain("image"),
     "squeeze": _squeeze,
+    "conv_coupling_2d_symmetric": _coupling_2d("symmetric"),
+    "conv_coupling_2d_circular": _coupling_2d("circular"),
+    "multiscale_level": _multiscale_level,
+    "image_model_symmetric": _two_level_model("symmetric"),
+    "image_model_circular": _two_level_model("circular"),
+    "affine_coupling_2d": _affine_coupling_2d,
+    "image_model_glow": _two_level_model("symmetric", "affine", "1x1"),
+    "image_model_realnvp": _two_level_model("symmetric", "affine", "reverse"),
 }
 REGISTRY.update({
     "inverse_symmetric_conv_2d": _inverse_of("symmetric_conv_2d"),
@@ -350,11 +446,21 @@ REGISTRY.update({
     "inverse_invertible_1x1_image": _inverse_of("invertible_1x1_image"),
     "inverse_chain_vector": _inverse_of("chain_vector"),
     "inverse_squeeze": _inverse_of("squeeze"),
+    "inverse_conv_coupling_2d_circular": _inverse_of("conv_coupling_2d_circular"),
 })
 
 FLOAT64_ONLY = {"lemma1_abs", "lemma1_smooth"}
+#: The image layers compute in autograd.numpy (the im2col conditioner, the recorded VJP):
+#: NumPy arrays only, so they are left out of the array-API tests (tests/test_namespace.py).
+NUMPY_ONLY = {"conv_coupling_2d_symmetric", "conv_coupling_2d_circular", "multiscale_level",
+              "image_model_symmetric", "image_model_circular", "affine_coupling_2d",
+              "image_model_glow", "image_model_realnvp", "inverse_conv_coupling_2d_circular"}
 #: Networks and several layers inside one bijector: the chain tolerance in float32.
 COMPOSITE = {"conv_coupling_symmetric", "conv_coupling_circular", "affine_coupling",
+             "conv_coupling_2d_symmetric", "conv_coupling_2d_circular", "multiscale_level",
+             "image_model_symmetric", "image_model_circular", "affine_coupling_2d",
+             "image_model_glow", "image_model_realnvp",
+             "inverse_conv_coupling_2d_circular",
              "masked_autoregressive"}
 #: The Lemma-1 bijector runs quadrature and root finding on every call: fewer examples.
 SLOW = {"lemma1_abs", "lemma1_smooth"}

@@ -103,7 +103,10 @@ def test_demo_quick_writes_the_report(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["toy"]) == {"two_moons", "checkerboard", "rings"}
     assert np.isfinite(metrics["digits"]["conf"]["mean"])
-    for name in ["learning_curves.png", "digits_samples.png", "density_two_moons.png"]:
+    bits = metrics["digits_bits_per_dim"]
+    assert 0.5 < bits["conf_image"] < 8.0 and 0.5 < bits["gaussian"] < 8.0
+    for name in ["learning_curves.png", "digits_samples.png", "density_two_moons.png",
+                 "digits_image_samples.png"]:
         assert (out / name).stat().st_size > 1000
 
 

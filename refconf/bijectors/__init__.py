@@ -5,13 +5,30 @@ from .autoregressive import MaskedAutoregressive
 from .base import Bijector, Chain, Inverse
 from .convolution import CircularConv, SymmetricConv
 from .coupling import ConvCoupling
+from .coupling2d import AffineCoupling2D, ConvCoupling2D
 from .elementwise import ElementwiseFromRegularizer, Logit, Scale, Shift, SLog
 from .mixing import ActNorm, Invertible1x1, Permutation, Reverse
+from .multiscale import MultiScaleLevel
 
 __all__ = [
-    "Bijector", "Chain", "Inverse",
-    "SymmetricConv", "CircularConv",
-    "SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer",
-    "Permutation", "Reverse", "Invertible1x1", "ActNorm",
-    "ConvCoupling", "AffineCoupling", "MaskedAutoregressive",
+    "ActNorm",
+    "AffineCoupling",
+    "AffineCoupling2D",
+    "Bijector",
+    "Chain",
+    "CircularConv",
+    "ConvCoupling",
+    "ConvCoupling2D",
+    "ElementwiseFromRegularizer",
+    "Inverse",
+    "Invertible1x1",
+    "Logit",
+    "MaskedAutoregressive",
+    "MultiScaleLevel",
+    "Permutation",
+    "Reverse",
+    "SLog",
+    "Scale",
+    "Shift",
+    "SymmetricConv",
 ]

@@ -7,7 +7,7 @@ and BSDS300 files of the MAF release; everything else needs the core dependencie
 """
 
 from .digits import DIGITS_LOG_DET_SCALING, digits_nll_raw, load_digits, load_digits_logit
-from .images import dequantize_logit, load_cifar10, load_mnist, read_idx
+from .images import dequantize_logit, load_cifar10, load_mnist, read_idx, write_idx
 from .padding import PADDING_MODES, noise_padding_log_density, pad_for_equal_split
 from .toy import TOY_DENSITIES, sample_toy, toy_log_density
 from .uci import MAF_DATA_URL, UCI_DATASETS, UCI_SHAPES, convert_uci, load_uci
@@ -22,17 +22,18 @@ __all__ = [
     "UCI_SHAPES",
     "bits_per_dim",
     "convert_uci",
+    "dequantize_logit",
     "digits_nll_raw",
+    "load_cifar10",
     "load_digits",
     "load_digits_logit",
     "load_mnist",
-    "load_cifar10",
-    "read_idx",
-    "dequantize_logit",
     "load_uci",
     "nll_before_preprocessing",
     "noise_padding_log_density",
     "pad_for_equal_split",
+    "read_idx",
     "sample_toy",
     "toy_log_density",
+    "write_idx",
 ]
