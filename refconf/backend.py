@@ -36,9 +36,26 @@ import autograd.numpy as anp
 import numpy as onp
 from autograd.tracer import getval, isbox
 
-__all__ = ["EngineUnavailableError", "bind", "compiled_override", "compute_namespace", "namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
-           "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value", "is_parameter",
-           "parameter_leaves"]
+__all__ = [
+    "EngineUnavailableError",
+    "asarray",
+    "bind",
+    "compiled_override",
+    "compute_namespace",
+    "concat",
+    "flat_leaves",
+    "host_value",
+    "is_autograd",
+    "is_parameter",
+    "map_leaves",
+    "namespace",
+    "parameter_leaves",
+    "require_cupy",
+    "take",
+    "to_device",
+    "to_numpy",
+    "tree_namespace",
+]
 
 _HOST_SCALARS = (bool, int, float, complex, onp.generic)
 
@@ -242,9 +259,29 @@ def parameter_leaves(tree):
     >>> [a.dtype for a in parameter_leaves({"W": np.ones(2), "perm": np.arange(2)})]
     [dtype('float64')]
     """
-    leaves = []
-    map_leaves(lambda a: leaves.append(a) if is_parameter(a) else None, tree)
-    return leaves
+    return [a for a in flat_leaves(tree) if is_parameter(a)]
+
+
+def flat_leaves(tree, out=None):
+    """The leaves of a pytree (the nodes :func:`map_leaves` calls its function on), in
+    the same order (a dict's in insertion order), appended to ``out`` (a new list by default), without rebuilding the
+    tree.
+
+    Examples
+    --------
+    >>> flat_leaves({"a": [1, (2, 3)], "b": 4})
+    [1, 2, 3, 4]
+    """
+    out = [] if out is None else out
+    if isinstance(tree, dict):
+        for value in tree.values():
+            flat_leaves(value, out)
+    elif isinstance(tree, (list, tuple)):
+        for value in tree:
+            flat_leaves(value, out)
+    else:
+        out.append(tree)
+    return out
 
 
 def require_cupy():
@@ -404,7 +441,7 @@ def take(xp, x, index, axis):
     >>> take(xps, xps.asarray([[1.0, 2.0, 3.0]]), np.array([2, 0, 1]), axis=-1)
     Array([[3., 1., 2.]], dtype=array_api_strict.float64)
     """
-    if is_autograd(xp) or isinstance(index, slice):
+    if is_autograd(xp) or xp is onp or isinstance(index, slice):
         return x[(Ellipsis, index) + (slice(None),) * (-axis - 1)]
     return xp.take(x, asarray(xp, index), axis=axis)
 

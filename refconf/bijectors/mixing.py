@@ -5,13 +5,19 @@ import functools
 import autograd.numpy as np
 import numpy as onp
 import scipy.linalg
-from autograd.tracer import getval
+from autograd.tracer import getval, isbox
 
 from .. import backend
 from .base import Bijector
 
-__all__ = ["Permutation", "Reverse", "Invertible1x1", "ActNorm", "actnorm_forward",
-           "actnorm_backward"]
+__all__ = [
+    "ActNorm",
+    "Invertible1x1",
+    "Permutation",
+    "Reverse",
+    "actnorm_backward",
+    "actnorm_forward",
+]
 
 _NUMBA = "refconf.bijectors._mixing_numba"
 
@@ -104,6 +110,17 @@ class Reverse(Bijector):
         return self.forward_saved(g_y)[0], None
 
 
+@functools.lru_cache(maxsize=32)
+def _strict_triangles(C):
+    """Boolean masks of the strictly lower and strictly upper triangles of a ``C x C``
+    matrix (read-only)."""
+    lower = onp.tri(C, k=-1, dtype=bool)
+    lower.flags.writeable = False
+    upper = lower.T.copy()
+    upper.flags.writeable = False
+    return lower, upper
+
+
 class Invertible1x1(Bijector):
     """Glow's invertible 1x1 convolution with an LU-parameterised weight.
 
@@ -141,11 +158,13 @@ class Invertible1x1(Bijector):
         C = onp.size(perm)
         for name, a, shape in [("lower", lower, (C, C)), ("upper", upper, (C, C)),
                                ("log_s", log_s, (C,)), ("sign", sign, (C,))]:
-            if tuple(np.shape(a)) != shape:
+            if onp.shape(getval(a)) != shape:
                 raise ValueError(f"Invertible1x1: {name} must have shape {shape}, got {np.shape(a)}")
         self.perm = onp.asarray(backend.host_value(perm))
         self.lower, self.upper, self.log_s = lower, upper, log_s
         xp = backend.namespace(lower, upper, log_s)
+        if backend.is_autograd(xp) and not any(isbox(a) for a in (lower, upper, log_s)):
+            xp = onp  # nothing traced: NumPy's own functions, without autograd's wrappers
         # the fixed signs in the parameters' precision (float32 stays float32)
         self.sign = backend.asarray(xp, getval(sign), dtype=getval(log_s).dtype)
         self.event_ndim = event_ndim
@@ -156,9 +175,15 @@ class Invertible1x1(Bijector):
         else:
             eye = xp.eye(C, dtype=xp.result_type(lower, upper, log_s))
             diagonal = eye * (self.sign * xp.exp(log_s))
-        self._L = xp.tril(lower, k=-1) + eye
-        self._U = xp.triu(upper, k=1) + diagonal
-        self.matrix = backend.take(xp, eye, self.perm, axis=-2) @ (self._L @ self._U)
+        if xp is onp:  # tril and triu rebuild their masks on every call
+            strict_lower, strict_upper = _strict_triangles(C)
+            self._L = onp.where(strict_lower, lower, 0.0) + eye
+            self._U = onp.where(strict_upper, upper, 0.0) + diagonal
+        else:
+            self._L = xp.tril(lower, k=-1) + eye
+            self._U = xp.triu(upper, k=1) + diagonal
+        # P A is A's rows in the order perm
+        self.matrix = backend.take(xp, self._L @ self._U, self.perm, axis=-2)
 
     @staticmethod
     def random_params(C, random_state=None):
