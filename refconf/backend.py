@@ -51,6 +51,7 @@ __all__ = [
     "namespace",
     "parameter_leaves",
     "require_cupy",
+    "sum_to",
     "take",
     "to_device",
     "to_numpy",
@@ -217,6 +218,24 @@ def map_leaves(fn, tree):
     if isinstance(tree, (list, tuple)):
         return type(tree)(map_leaves(fn, v) for v in tree)
     return fn(tree)
+
+
+def sum_to(xp, a, shape):
+    """``a`` summed over its leading axes and the axes where ``shape`` has 1: the
+    cotangent of a parameter of shape ``shape`` that was broadcast to ``a``'s shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sum_to(np, np.ones((4, 2, 3)), (2, 1))
+    array([[12.],
+           [12.]])
+    """
+    shape = tuple(shape)
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and a.shape[lead + i] != 1)
+    return xp.reshape(xp.sum(a, axis=axes), shape)
 
 
 def is_parameter(a):

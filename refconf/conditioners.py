@@ -12,11 +12,13 @@ written out, for the explicit gradient of a whole model
 :mod:`refconf._conditioners_numba` run instead.
 """
 
+import itertools
+
 import numpy as onp
 
 from . import backend
 
-__all__ = ["ACTIVATIONS", "mlp_init", "mlp", "mlp_forward", "mlp_backward"]
+__all__ = ["ACTIVATIONS", "layer_grads", "mlp", "mlp_backward", "mlp_forward", "mlp_init"]
 
 ACTIVATIONS = {
     "relu": lambda a: backend.namespace(a).maximum(a, 0.0),
@@ -43,7 +45,7 @@ def mlp_init(n_in, hidden, n_out, random_state=None, zero_output=True):
     rng = onp.random.default_rng(random_state)
     sizes = [n_in, *hidden, n_out]
     params = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         last = i == len(sizes) - 2
         if last and zero_output:
             W = onp.zeros((a, b))
@@ -88,6 +90,12 @@ def mlp_forward(xp, x, activation, Ws, bs):
         h = _activate(xp, h @ W + b, activation)
         hidden.append(h)
     return h @ Ws[-1] + bs[-1], hidden
+
+
+def layer_grads(g_weights):
+    """:func:`mlp_backward`'s ``[gW_1, gb_1, ...]`` as the parameters' list of
+    ``{"W", "b"}`` dicts."""
+    return [{"W": gW, "b": gb} for gW, gb in zip(g_weights[0::2], g_weights[1::2])]
 
 
 def _activate(xp, a, activation):

@@ -5,13 +5,26 @@ from .autoregressive import MaskedAutoregressive
 from .base import Bijector, Chain, Inverse
 from .convolution import CircularConv, SymmetricConv
 from .coupling import ConvCoupling
-from .elementwise import ElementwiseFromRegularizer, Logit, Scale, Shift, SLog
+from .elementwise import Logit, Scale, Shift, SLog
 from .mixing import ActNorm, Invertible1x1, Permutation, Reverse
+from .regularizer import ElementwiseFromRegularizer
 
 __all__ = [
-    "Bijector", "Chain", "Inverse",
-    "SymmetricConv", "CircularConv",
-    "SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer",
-    "Permutation", "Reverse", "Invertible1x1", "ActNorm",
-    "ConvCoupling", "AffineCoupling", "MaskedAutoregressive",
+    "ActNorm",
+    "AffineCoupling",
+    "Bijector",
+    "Chain",
+    "CircularConv",
+    "ConvCoupling",
+    "ElementwiseFromRegularizer",
+    "Inverse",
+    "Invertible1x1",
+    "Logit",
+    "MaskedAutoregressive",
+    "Permutation",
+    "Reverse",
+    "SLog",
+    "Scale",
+    "Shift",
+    "SymmetricConv",
 ]

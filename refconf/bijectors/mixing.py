@@ -78,6 +78,13 @@ class Permutation(Bijector):
         """``g_x = g_y[..., inverse_perm]`` (a permutation's transpose is its inverse)."""
         return _take(g_y, self.inverse_perm, self.axis), None
 
+    def inverse_saved(self, y):
+        return _take(y, self.inverse_perm, self.axis), 0.0, None
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """``g_y = g_x[..., perm]``."""
+        return _take(g_x, self.perm, self.axis), None
+
     def _inverse(self, y):
         self._check_size(y)
         return _take(y, self.inverse_perm, self.axis), self._constant_log_det(y, 0.0)
@@ -108,6 +115,9 @@ class Reverse(Bijector):
     def backward(self, saved, g_y, g_log_det):
         """``g_x`` is ``g_y`` reversed (the map is its own transpose)."""
         return self.forward_saved(g_y)[0], None
+
+    # its own inverse
+    inverse_saved, inverse_backward = forward_saved, backward
 
 
 @functools.lru_cache(maxsize=32)
@@ -330,14 +340,6 @@ class ActNorm(Bijector):
         return g_x, {"loc": g_loc, "log_scale": g_log_scale}
 
 
-def _sum_to(xp, a, shape):
-    """``a`` summed over its leading axes and the axes where ``shape`` has 1."""
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
-                                      if n == 1 and a.shape[lead + i] != 1)
-    return xp.reshape(xp.sum(a, axis=axes), shape)
-
-
 @backend.compiled_override(_NUMBA)
 def actnorm_forward(xp, x, loc, log_scale):
     """ActNorm ``y = (x - loc) scale`` with ``scale = exp(-log_scale)``; returns
@@ -356,5 +358,5 @@ def actnorm_backward(xp, g, y, scale, gl_sum):
     (sums over every axis the parameters broadcast along). Returns ``(gx, gloc, gls)``.
     """
     g_x = g * scale
-    return (g_x, -_sum_to(xp, g_x, tuple(scale.shape)),
-            -_sum_to(xp, g * y, tuple(scale.shape)) - gl_sum)
+    return (g_x, -backend.sum_to(xp, g_x, tuple(scale.shape)),
+            -backend.sum_to(xp, g * y, tuple(scale.shape)) - gl_sum)
