@@ -19,6 +19,8 @@ kept (``rfft`` layout: ``floor(n/2) + 1`` bins on the last axis, all bins on the
 before it in 2-D). Symmetric spectra are real.
 """
 
+import math
+
 import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
@@ -363,7 +365,7 @@ def irfft_transpose(g, ndim=1, weights=None):
     G = xp.fft.rfft(g, axis=-1)
     if ndim == 2:
         G = xp.fft.fft(G, axis=-2)
-    return weights * xp.conj(G) / onp.prod(np.shape(g)[-ndim:])
+    return weights * xp.conj(G) / math.prod(np.shape(g)[-ndim:])
 
 
 def hermitian_weights(n):
