@@ -113,8 +113,14 @@ def compiled_override(module):
 def bind(xp, *kernels):
     """The :func:`compiled_override` kernels ``kernels`` for the namespace ``xp``, each
     with ``xp`` bound (a tuple): a layer binds its kernels once per pass and calls them
-    without a dispatch each."""
-    return tuple(kernel.bind(xp) for kernel in kernels)
+    without a dispatch each. Bound once per namespace and set of kernels."""
+    try:
+        return _BOUND[xp, kernels]
+    except KeyError:
+        return _BOUND.setdefault((xp, kernels), tuple([k.bind(xp) for k in kernels]))
+
+
+_BOUND = {}
 
 _GPU_INSTALL = 'pip install "refconf[gpu]" (which installs cupy-cuda12x)'
 

@@ -100,9 +100,12 @@ class ConvCoupling(HalfCoupling):
         self.m = int(onp.size(getval(log_alpha)))
         if onp.shape(getval(log_alpha_prime)) != onp.shape(getval(log_alpha)):
             raise ValueError("log_alpha and log_alpha_prime must have the same shape (m,)")
-        xp = backend.namespace(log_alpha, log_alpha_prime)
-        if xp is np and not (isbox(log_alpha) or isbox(log_alpha_prime)):
+        if type(log_alpha) is onp.ndarray and type(log_alpha_prime) is onp.ndarray:
             xp = onp  # no tracing: NumPy's own exp, without autograd's wrapper
+        else:
+            xp = backend.namespace(log_alpha, log_alpha_prime)
+            if xp is np and not (isbox(log_alpha) or isbox(log_alpha_prime)):
+                xp = onp
         self.alpha = xp.exp(log_alpha)
         self.alpha_prime = xp.exp(log_alpha_prime)
         self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
