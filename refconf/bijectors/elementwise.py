@@ -11,6 +11,9 @@ from autograd.tracer import getval
 from .. import backend
 from .base import Bijector, over_event, sum_event
 
+# its former home: the old import path keeps working
+from .regularizer import ElementwiseFromRegularizer  # noqa: F401
+
 __all__ = ["Logit", "SLog", "Scale", "Shift",
            "expanding_gate_guard", "slog", "slog_gates_vjp", "slog_inverse", "slog_inverse_vjp",
            "slog_vjp"]
