@@ -298,14 +298,15 @@ def flat_leaves(tree, out=None):
     [1, 2, 3, 4]
     """
     out = [] if out is None else out
-    if isinstance(tree, dict):
-        for value in tree.values():
-            flat_leaves(value, out)
-    elif isinstance(tree, (list, tuple)):
-        for value in tree:
-            flat_leaves(value, out)
-    else:
+    if not isinstance(tree, (dict, list, tuple)):
         out.append(tree)
+        return out
+    # leaves appended here, not in a call each: the explicit pass scans every step
+    for value in tree.values() if isinstance(tree, dict) else tree:
+        if isinstance(value, (dict, list, tuple)):
+            flat_leaves(value, out)
+        else:
+            out.append(value)
     return out
 
 

@@ -1,13 +1,14 @@
 """Every bijector's explicit reverse pass (``forward_saved`` / ``backward``).
 
-For each bijector that has one, at random parameters far from the identity:
+For every bijector (and, through ``Inverse``, the inverse maps that have one), 1-D and
+2-D, odd and even lengths, at random parameters far from the identity:
 
 * ``forward_saved`` gives the values and log-det of the readable ``forward``;
 * ``backward``, registered as the VJP of an autograd primitive of the inputs and the
   parameters, passes ``check_grads`` (finite differences in random directions), and
   equals autograd's VJP of the readable ``forward`` to 1e-10;
 * the same holds on NumPy arrays (compiled kernels) and through each kernel's readable
-  version on NumPy.
+  version on NumPy, and in ``array_api_strict`` (the readable kernels, as on CuPy).
 
 The whole-model pass (``refconf.engines.nll_and_grad``) is checked against autograd in
 ``tests/test_engines.py`` and in another array namespace in
@@ -38,6 +39,7 @@ from refconf import (
     SLog,
     SymmetricConv,
 )
+from refconf.backend import to_device, to_numpy
 from refconf.bijectors import Logit
 from refconf.bijectors.squeeze import Squeeze
 from refconf.conditioners import mlp_init
@@ -250,3 +252,28 @@ def test_a_bijector_without_an_explicit_pass_says_so():
     coupling, params, _ = _coupling("symmetric", "raw", False, 5)(np.random.default_rng(0))
     with pytest.raises(NotImplementedError, match="ConvCoupling has no explicit reverse pass"):
         Inverse(coupling(params)).forward_saved(np.ones((2, 5)))
+
+
+#: Bijectors that compute in NumPy only (SciPy quadrature and root finding).
+NUMPY_ONLY = {"lemma1", "inverse_lemma1"}
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - NUMPY_ONLY))
+def test_backward_in_another_namespace_equals_numpy(name):
+    """The same explicit pass with the readable kernels in ``array_api_strict`` (which
+    stands in for CuPy): values, log-dets and every cotangent equal NumPy's."""
+    xps = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(sorted(CASES).index(name))
+    make, params, shape = CASES[name](rng)
+    x = S.data(rng, (4,) + shape)
+    if name in UNIT_INTERVAL:
+        x = rng.uniform(0.02, 0.98, size=x.shape)
+    results = []
+    for move in (lambda a: a, lambda a: to_device(a, xps)):
+        bijector = make(move(params))
+        y, log_det, saved = bijector.forward_saved(move(x))
+        cotangents = (np.random.default_rng(1).normal(size=tuple(y.shape)),
+                      np.random.default_rng(2).normal(size=x.shape[:1]))
+        g_x, grads = bijector.backward(saved, *(move(c) for c in cotangents))
+        results.append(to_numpy((y, log_det, g_x, {} if grads is None else grads)))
+    np.testing.assert_allclose(ravel(results[1]), ravel(results[0]), rtol=1e-12, atol=1e-12)

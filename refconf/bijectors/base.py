@@ -242,6 +242,7 @@ class Chain(Bijector):
                              "expected one key per bijector")
         self.keys = None if keys is None else tuple(keys)
         self.event_ndim = max(b.event_ndim for b in self.bijectors)
+        self._mixed_events = [b for b in self.bijectors if b.event_ndim != self.event_ndim]
 
     def _per_sample(self, log_det, b):
         """Sum a member's log-det over the chain's event axes that are batch axes to it."""
@@ -266,10 +267,10 @@ class Chain(Bijector):
 
     def forward_saved(self, x):
         """The members' explicit forward passes in order; ``saved`` is their list."""
+        if self._mixed_events:
+            self._different_event(self._mixed_events[0])
         total, saved = 0.0, []
         for b in self.bijectors:
-            if b.event_ndim != self.event_ndim:
-                self._different_event(b)
             x, log_det, kept = b.forward_saved(x)
             total = total + log_det
             saved.append(kept)
