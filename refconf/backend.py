@@ -36,27 +36,10 @@ import autograd.numpy as anp
 import numpy as onp
 from autograd.tracer import getval, isbox
 
-__all__ = [
-    "EngineUnavailableError",
-    "asarray",
-    "bind",
-    "compiled_override",
-    "compute_namespace",
-    "concat",
-    "flat_leaves",
-    "host_value",
-    "is_autograd",
-    "is_parameter",
-    "map_leaves",
-    "namespace",
-    "parameter_leaves",
-    "require_cupy",
-    "sum_to",
-    "take",
-    "to_device",
-    "to_numpy",
-    "tree_namespace",
-]
+__all__ = ["EngineUnavailableError", "asarray", "bind", "compiled_override",
+           "compute_namespace", "concat", "flat_leaves", "host_value", "is_autograd",
+           "is_parameter", "map_leaves", "namespace", "parameter_leaves", "require_cupy",
+           "sum_to", "take", "to_device", "to_numpy", "tree_namespace"]
 
 _HOST_SCALARS = (bool, int, float, complex, onp.generic)
 
@@ -289,8 +272,8 @@ def parameter_leaves(tree):
 
 def flat_leaves(tree, out=None):
     """The leaves of a pytree (the nodes :func:`map_leaves` calls its function on), in
-    the same order (a dict's in insertion order), appended to ``out`` (a new list by default), without rebuilding the
-    tree.
+    the same order (a dict's in insertion order), appended to ``out`` (a new list by
+    default), without rebuilding the tree.
 
     Examples
     --------
