@@ -192,6 +192,7 @@ CASES.update({f"inverse_{name}": _inverse(CASES[name]) for name in [
     "slog_per_element", "scale_broadcast", "shift_broadcast", "logit", "lemma1",
     "symmetric_1d_odd", "symmetric_2d_even", "circular_1d_even", "circular_2d_odd",
     "permutation", "reverse"]})
+CASES["inverse_squeeze"] = _inverse(_no_parameters(Squeeze(), (12, 2, 2)))
 
 #: Cases whose data must lie in (0, 1) in the forward direction, or be any real in the
 #: inverse direction of such a bijector.
