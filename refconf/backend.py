@@ -36,9 +36,10 @@ import autograd.numpy as anp
 import numpy as onp
 from autograd.tracer import getval, isbox
 
-__all__ = ["EngineUnavailableError", "bind", "compiled_override", "compute_namespace", "namespace", "is_autograd", "tree_namespace", "map_leaves", "to_device",
-           "to_numpy", "require_cupy", "concat", "take", "asarray", "host_value", "is_parameter",
-           "parameter_leaves"]
+__all__ = ["EngineUnavailableError", "asarray", "bind", "compiled_override",
+           "compute_namespace", "concat", "flat_leaves", "host_value", "is_autograd",
+           "is_parameter", "map_leaves", "namespace", "parameter_leaves", "require_cupy",
+           "sum_to", "take", "to_device", "to_numpy", "tree_namespace"]
 
 _HOST_SCALARS = (bool, int, float, complex, onp.generic)
 
@@ -95,8 +96,14 @@ def compiled_override(module):
 def bind(xp, *kernels):
     """The :func:`compiled_override` kernels ``kernels`` for the namespace ``xp``, each
     with ``xp`` bound (a tuple): a layer binds its kernels once per pass and calls them
-    without a dispatch each."""
-    return tuple(kernel.bind(xp) for kernel in kernels)
+    without a dispatch each. Bound once per namespace and set of kernels."""
+    try:
+        return _BOUND[xp, kernels]
+    except KeyError:
+        return _BOUND.setdefault((xp, kernels), tuple([k.bind(xp) for k in kernels]))
+
+
+_BOUND = {}
 
 _GPU_INSTALL = 'pip install "refconf[gpu]" (which installs cupy-cuda12x)'
 
@@ -202,6 +209,24 @@ def map_leaves(fn, tree):
     return fn(tree)
 
 
+def sum_to(xp, a, shape):
+    """``a`` summed over its leading axes and the axes where ``shape`` has 1: the
+    cotangent of a parameter of shape ``shape`` that was broadcast to ``a``'s shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sum_to(np, np.ones((4, 2, 3)), (2, 1))
+    array([[12.],
+           [12.]])
+    """
+    shape = tuple(shape)
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and a.shape[lead + i] != 1)
+    return xp.reshape(xp.sum(a, axis=axes), shape)
+
+
 def is_parameter(a):
     """A floating or complex array (a parameter, as opposed to an index array)."""
     if isinstance(a, _HOST_SCALARS) or a is None:
@@ -242,9 +267,30 @@ def parameter_leaves(tree):
     >>> [a.dtype for a in parameter_leaves({"W": np.ones(2), "perm": np.arange(2)})]
     [dtype('float64')]
     """
-    leaves = []
-    map_leaves(lambda a: leaves.append(a) if is_parameter(a) else None, tree)
-    return leaves
+    return [a for a in flat_leaves(tree) if is_parameter(a)]
+
+
+def flat_leaves(tree, out=None):
+    """The leaves of a pytree (the nodes :func:`map_leaves` calls its function on), in
+    the same order (a dict's in insertion order), appended to ``out`` (a new list by
+    default), without rebuilding the tree.
+
+    Examples
+    --------
+    >>> flat_leaves({"a": [1, (2, 3)], "b": 4})
+    [1, 2, 3, 4]
+    """
+    out = [] if out is None else out
+    if not isinstance(tree, (dict, list, tuple)):
+        out.append(tree)
+        return out
+    # leaves appended here, not in a call each: the explicit pass scans every step
+    for value in tree.values() if isinstance(tree, dict) else tree:
+        if isinstance(value, (dict, list, tuple)):
+            flat_leaves(value, out)
+        else:
+            out.append(value)
+    return out
 
 
 def require_cupy():
@@ -404,7 +450,7 @@ def take(xp, x, index, axis):
     >>> take(xps, xps.asarray([[1.0, 2.0, 3.0]]), np.array([2, 0, 1]), axis=-1)
     Array([[3., 1., 2.]], dtype=array_api_strict.float64)
     """
-    if is_autograd(xp) or isinstance(index, slice):
+    if is_autograd(xp) or xp is onp or isinstance(index, slice):
         return x[(Ellipsis, index) + (slice(None),) * (-axis - 1)]
     return xp.take(x, asarray(xp, index), axis=axis)
 

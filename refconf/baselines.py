@@ -165,7 +165,9 @@ class AffineFlowModel(_SteppedFlowModel):
         if s["mixing"] != "1x1" and k < int(s["steps"]) - 1:
             layers.append(Reverse() if s["mixing"] == "reverse" else
                           Permutation(s["mixing_fixed"][k]["perm"]))
-        return Chain(layers)
+        # keyed like the step's parameters (the explicit pass, refconf.engines.nll_and_grad)
+        keys = ["actnorm"] * bool(s["actnorm"]) + ["mixing"] * (s["mixing"] == "1x1")
+        return Chain(layers, keys=keys + ["coupling", "mixing"][: len(layers) - len(keys)])
 
 
 class MAFModel(_SteppedFlowModel):
@@ -188,7 +190,8 @@ class MAFModel(_SteppedFlowModel):
         layers = [ActNorm(**step["actnorm"])] if self.spec["actnorm"] else []
         layers.append(MaskedAutoregressive(step["made"], self.spec["orders"][k],
                                            activation=self.spec["activation"]))
-        return Chain(layers)
+        # the MADE's gradient {"made": ...} merges into the step's (key None)
+        return Chain(layers, keys=["actnorm"] * bool(self.spec["actnorm"]) + [None])
 
 
 class GaussianModel:

@@ -24,6 +24,7 @@ __all__ = [
     "conv2d_same",
     "conv_init",
     "conv_net",
+    "layer_grads",
     "mlp",
     "mlp_backward",
     "mlp_forward",
@@ -100,6 +101,12 @@ def mlp_forward(xp, x, activation, Ws, bs):
         h = _activate(xp, h @ W + b, activation)
         hidden.append(h)
     return h @ Ws[-1] + bs[-1], hidden
+
+
+def layer_grads(g_weights):
+    """:func:`mlp_backward`'s ``[gW_1, gb_1, ...]`` as the parameters' list of
+    ``{"W", "b"}`` dicts."""
+    return [{"W": gW, "b": gb} for gW, gb in zip(g_weights[0::2], g_weights[1::2])]
 
 
 def _activate(xp, a, activation):

@@ -268,15 +268,25 @@ class FlowModel:
         # structure (refconf.engines.nll_and_grad)
         return Chain(layers, keys=keys)
 
-    def _mixing(self, k, step):
+    @functools.cached_property
+    def _fixed_mixings(self):
+        """Per step, what of its mixing the spec fixes, built once: the parameter-free
+        bijector (reverse, permutation), or the 1x1 layer's permutation and signs as
+        arrays."""
         s = self.spec
         if s["mixing"] == "reverse":
-            return Reverse()
-        fixed = s["mixing_fixed"][k]
+            return [Reverse()] * int(s["steps"])
         if s["mixing"] == "permutation":
-            return Permutation(fixed["perm"])
-        return Invertible1x1(fixed["perm"], step["mixing"]["lower"], step["mixing"]["upper"],
-                             step["mixing"]["log_s"], onp.asarray(fixed["sign"], dtype=float))
+            return [Permutation(fixed["perm"]) for fixed in s["mixing_fixed"]]
+        return [(onp.asarray(fixed["perm"]), onp.asarray(fixed["sign"], dtype=float))
+                for fixed in s["mixing_fixed"]]
+
+    def _mixing(self, k, step):
+        fixed = self._fixed_mixings[k]
+        if self.spec["mixing"] != "1x1":
+            return fixed
+        return Invertible1x1(fixed[0], step["mixing"]["lower"], step["mixing"]["upper"],
+                             step["mixing"]["log_s"], fixed[1])
 
     def build(self, params, engine="numpy"):
         """The :class:`Flow` of these parameters (callable inside autograd-traced code).

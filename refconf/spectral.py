@@ -19,6 +19,8 @@ kept (``rfft`` layout: ``floor(n/2) + 1`` bins on the last axis, all bins on the
 before it in 2-D). Symmetric spectra are real.
 """
 
+import math
+
 import autograd.numpy as np
 import numpy as onp
 from autograd.tracer import getval
@@ -27,17 +29,24 @@ from . import backend
 from .primitives import dct1, dct1_via_rfft, idct1, idct1_via_irfft, irfft, rfft
 
 __all__ = [
-    "symmetric_spectrum",
-    "symmetric_conv",
-    "symmetric_deconv",
-    "symmetric_log_abs_det",
-    "circular_spectrum",
-    "circular_kernel",
-    "circular_conv",
-    "circular_deconv",
-    "circular_log_abs_det",
     "check_invertible",
+    "circular_conv",
+    "circular_conv_vjp",
+    "circular_deconv",
+    "circular_deconv_vjp",
+    "circular_kernel",
+    "circular_log_abs_det",
+    "circular_spectrum",
+    "dct1_transpose",
     "hermitian_weights",
+    "irfft_transpose",
+    "rfft_transpose",
+    "symmetric_conv",
+    "symmetric_conv_vjp",
+    "symmetric_deconv",
+    "symmetric_deconv_vjp",
+    "symmetric_log_abs_det",
+    "symmetric_spectrum",
 ]
 
 
@@ -177,6 +186,47 @@ def symmetric_log_abs_det(w_hat, event_ndim=1):
     return xp.sum(xp.log(xp.abs(w_hat)), axis=tuple(range(-event_ndim, 0)))
 
 
+def _end_weights(shape, ndim, xp, dtype):
+    """The DCT-I end weights ``2a`` (1 at both ends, 2 inside; 1 on an axis of length 1)
+    over the last ``ndim`` axes of ``shape``, as an array of ``xp`` of ``dtype``."""
+    weights = onp.ones(())
+    for L in shape[len(shape) - ndim:]:
+        axis = onp.full(L, 2.0)
+        axis[0] = axis[-1] = 1.0
+        weights = onp.multiply.outer(weights, axis)
+    return backend.asarray(xp, weights, dtype=dtype)
+
+
+def dct1_transpose(g, ndim=1, inverse=False):
+    """The transpose of the DCT-I ``C`` (or, with ``inverse``, of ``C^{-1}``) over the
+    last ``ndim`` axes (its VJP): ``C^T = D C D^{-1}`` with ``D`` the end weights ``2a``
+    of eq. (2), so ``C^T g = D C (g / D)`` and ``(C^{-1})^T g = D C^{-1} (g / D)``."""
+    xp = backend.namespace(g)
+    D = _end_weights(tuple(np.shape(g)), ndim, xp, g.dtype)
+    return D * _dct1n(g / D, ndim, xp, inverse)
+
+
+def symmetric_conv_vjp(g, x, w_hat, ndim=1):
+    """VJP of :func:`symmetric_conv` at ``x``: ``(g_x, g_w)`` from the cotangent ``g`` of
+    ``y = C^{-1}(w * C x)``. With ``P = (C^{-1})^T g`` (:func:`dct1_transpose`)::
+
+        g_x = C^T (w * P),   g_w = P * C x
+
+    ``g_w`` per sample, summed over the batch by a caller whose spectrum is shared.
+    """
+    xp = backend.namespace(g, x, w_hat)
+    P = dct1_transpose(g, ndim, inverse=True)
+    return dct1_transpose(w_hat * P, ndim), P * _dct1n(x, ndim, xp)
+
+
+def symmetric_deconv_vjp(g, x, w_hat, ndim=1):
+    """VJP of :func:`symmetric_deconv` from the cotangent ``g`` of its output ``x``:
+    ``P = (C^{-1})^T g / w``, ``g_y = C^T P``, ``g_w = -P * C x``."""
+    xp = backend.namespace(g, x, w_hat)
+    P = dct1_transpose(g, ndim, inverse=True) / w_hat
+    return dct1_transpose(P, ndim), -P * _dct1n(x, ndim, xp)
+
+
 # --- circular convolution (DFT) ----------------------------------------------------------
 
 
@@ -267,6 +317,55 @@ def circular_deconv(y, w_half, ndim=1):
     xp = backend.namespace(y, w_half)
     check_invertible(w_half, ndim, "circular_deconv: the kernel spectrum")
     return _irfftn(_rfftn(y, ndim, xp) / w_half, np.shape(y)[-1], ndim, xp)
+
+
+def circular_conv_vjp(g, x, w_half, ndim=1):
+    """VJP of :func:`circular_conv` at ``x``: ``(g_x, g_W)`` from the cotangent ``g`` of
+    ``y = irfftn(W * rfftn(x))``. With ``P = irfftn^T g`` (:func:`irfft_transpose`)::
+
+        g_x = rfftn^T (W * P),   g_W = P * rfftn(x)
+
+    in autograd's complex convention (no conjugate); ``g_W`` per sample, summed over the
+    batch by a caller whose spectrum is shared. ``J^T`` is the convolution by the
+    reversed kernel, whose spectrum is ``conj(W)``.
+    """
+    xp = backend.namespace(g, x, w_half)
+    P = irfft_transpose(g, ndim)
+    return rfft_transpose(w_half * P, np.shape(g)[-1], ndim), P * _rfftn(x, ndim, xp)
+
+
+def circular_deconv_vjp(g, x, w_half, ndim=1):
+    """VJP of :func:`circular_deconv` from the cotangent ``g`` of its output ``x``:
+    ``P = irfftn^T g``, ``g_y = rfftn^T (P / W)``, ``g_W = -P * rfftn(x) / W``."""
+    xp = backend.namespace(g, x, w_half)
+    P = irfft_transpose(g, ndim) / w_half
+    return rfft_transpose(P, np.shape(g)[-1], ndim), -P * _rfftn(x, ndim, xp)
+
+
+def rfft_transpose(h, n, ndim=1):
+    """The transpose of the real FFT over the last ``ndim`` axes (its VJP, in autograd's
+    complex convention): ``rfftn^T h = Re fftn(h zero-padded to n on the last axis)``,
+    the DFT matrix being symmetric."""
+    xp = backend.namespace(h)
+    H = xp.fft.fft(h, n=n, axis=-1)
+    if ndim == 2:
+        H = xp.fft.fft(H, axis=-2)
+    return xp.real(H)
+
+
+def irfft_transpose(g, ndim=1, weights=None):
+    """The transpose of the inverse real FFT over the last ``ndim`` axes:
+    ``irfftn^T g = c * conj(rfftn(g)) / N``, ``c`` the half spectrum's bin multiplicities
+    on the last axis (:func:`hermitian_weights`; ``weights``, if given, in ``g``'s
+    dtype) and ``N`` the number of samples of the ``ndim`` axes."""
+    xp = backend.namespace(g)
+    n = np.shape(g)[-1]
+    if weights is None:
+        weights = backend.asarray(xp, hermitian_weights(n), dtype=g.dtype)
+    G = xp.fft.rfft(g, axis=-1)
+    if ndim == 2:
+        G = xp.fft.fft(G, axis=-2)
+    return weights * xp.conj(G) / math.prod(np.shape(g)[-ndim:])
 
 
 def hermitian_weights(n):

@@ -24,7 +24,7 @@ import numpy as np
 from . import backend
 from .primitives import dct1_via_rfft, idct1_via_irfft
 from .reference import dct1_matrix, dft_matrix
-from .spectral import hermitian_weights
+from .spectral import dct1_transpose, hermitian_weights, irfft_transpose, rfft_transpose
 
 __all__ = ["FFT_MIN_LENGTH", "FFTTransforms", "MatrixTransforms", "transforms"]
 
@@ -117,7 +117,7 @@ class FFTTransforms:
         circular:   T^T g = Re FFT(g zero-padded to L),   (T^-1)^T g = c * conj(rfft(g)) / L
 
     (``2a`` the DCT-I end weights, 1 at both ends and 2 inside, ``N = L - 1``; ``c`` the
-    half spectrum's bin multiplicities). For a cotangent ``gu``: ``gP = (T^-1)^T gu``,
+    half spectrum's bin multiplicities), from :mod:`refconf.spectral`. For a cotangent ``gu``: ``gP = (T^-1)^T gu``,
     ``gw = gP * U``, ``gh = Re T^T (gP * w)``.
     """
 
@@ -125,9 +125,6 @@ class FFTTransforms:
         self.xp, self.kind, self.L = xp, kind, L
         host = _host_dtype(xp, dtype)
         if kind == "symmetric":
-            ends = np.full(L, 2.0)
-            ends[0] = ends[-1] = 1.0
-            self.ends = backend.asarray(xp, ends.astype(host))
             self.weights = backend.asarray(xp, np.ones(L, dtype=host))
         else:
             self.weights = backend.asarray(xp, hermitian_weights(L).astype(host))
@@ -145,17 +142,18 @@ class FFTTransforms:
         return self.xp.fft.irfft(P, n=self.L, axis=-1)
 
     def T_transpose(self, g):
-        """The transpose of :meth:`T` (its VJP)."""
-        xp = self.xp
+        """The transpose of :meth:`T` (its VJP): :func:`refconf.spectral.dct1_transpose`
+        or :func:`~refconf.spectral.rfft_transpose`."""
         if self.kind == "symmetric":
-            return self.ends * dct1_via_rfft(_real(xp, g) / self.ends, xp)
-        return xp.real(xp.fft.fft(g, n=self.L, axis=-1))
+            return dct1_transpose(_real(self.xp, g))
+        return rfft_transpose(g, self.L)
 
     def T_inv_transpose(self, g):
-        """The transpose of :meth:`T_inv`."""
+        """The transpose of :meth:`T_inv`: ``T^T / (2N)`` (symmetric) or
+        :func:`refconf.spectral.irfft_transpose`."""
         if self.kind == "symmetric":
             return self.T_transpose(g) / (2 * (self.L - 1))
-        return self.weights * self.xp.conj(self.xp.fft.rfft(g, axis=-1)) / self.L
+        return irfft_transpose(g, weights=self.weights)
 
     def conv(self, h, w):
         """``(u, U)``: the layer's convolution and the input's spectrum."""

@@ -6,9 +6,10 @@ from .base import Bijector, Chain, Inverse
 from .convolution import CircularConv, SymmetricConv
 from .coupling import ConvCoupling
 from .coupling2d import AffineCoupling2D, ConvCoupling2D
-from .elementwise import ElementwiseFromRegularizer, Logit, Scale, Shift, SLog
+from .elementwise import Logit, Scale, Shift, SLog
 from .mixing import ActNorm, Invertible1x1, Permutation, Reverse
 from .multiscale import MultiScaleLevel
+from .regularizer import ElementwiseFromRegularizer
 
 __all__ = [
     "ActNorm",

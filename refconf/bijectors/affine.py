@@ -4,7 +4,8 @@ import numpy as onp
 from autograd.tracer import getval
 
 from .. import backend
-from ..conditioners import ACTIVATIONS, mlp, mlp_init
+from ..conditioners import ACTIVATIONS, layer_grads, mlp, mlp_backward, mlp_forward, mlp_init
+from . import step_kernels as kernels
 from .base import HalfCoupling
 
 __all__ = ["AffineCoupling"]
@@ -100,3 +101,37 @@ class AffineCoupling(HalfCoupling):
         s, t = self.log_scale_and_shift(base)
         xp = backend.namespace(s)
         return self._join(base, (y2 - t) * xp.exp(-s)), -xp.sum(s, axis=-1)
+
+    def forward_saved(self, x):
+        """:meth:`forward` on a batch ``x`` (``B x D``) with the coupling's kernels
+        (:mod:`refconf.bijectors.step_kernels`) and the conditioner's
+        (:func:`refconf.conditioners.mlp_forward`), keeping what :meth:`backward` reads."""
+        xp = backend.compute_namespace(x, self.scale)
+        split, join, mlp_out = backend.bind(xp, kernels.split_columns, kernels.join_columns,
+                                            mlp_forward)
+        start = 0 if self.swap else self.d_base  # the updated half's first column
+        base, x2 = split(x, start, self.d_update)
+        Ws = [layer["W"] for layer in self.conditioner]
+        out, hidden = mlp_out(base, self.activation, Ws,
+                              [layer["b"] for layer in self.conditioner])
+        tanh = xp.tanh(out[:, : self.d_update])
+        s = self.scale * tanh
+        e = xp.exp(s)
+        y2 = x2 * e + out[:, self.d_update:]
+        saved = (xp, start, [base, *hidden], Ws, x2, tanh, e)
+        return join(base, y2, start), xp.sum(s, axis=-1), saved
+
+    def backward(self, saved, g_y, g_log_det):
+        """``g_x2 = g_y2 exp(s)``, ``g_s = g_y2 x2 exp(s) + g_log_det``, ``g_t = g_y2``,
+        ``g_scale = sum_b g_s tanh(o_s)``, ``g_{o_s} = g_s scale (1 - tanh^2)``, then the
+        conditioner (:func:`refconf.conditioners.mlp_backward`), whose input cotangent
+        adds to the base half's."""
+        xp, start, inputs, Ws, x2, tanh, e = saved
+        split, join, mlp_back = backend.bind(xp, kernels.split_columns, kernels.join_columns,
+                                             mlp_backward)
+        g_base, g_y2 = split(g_y, start, self.d_update)
+        g_s = g_y2 * x2 * e + xp.reshape(g_log_det, (-1, 1))
+        g_out = xp.concat([g_s * self.scale * (1.0 - tanh * tanh), g_y2], axis=1)
+        g_x1, g_weights = mlp_back(g_out, inputs, Ws, self.activation)
+        grads = {"conditioner": layer_grads(g_weights), "scale": xp.sum(g_s * tanh, axis=0)}
+        return join(g_base, g_y2 * e, start, g_x1), grads

@@ -7,7 +7,7 @@ import numpy as onp
 from autograd.tracer import getval
 
 from .. import backend
-from ..conditioners import ACTIVATIONS, mlp, mlp_init
+from ..conditioners import ACTIVATIONS, layer_grads, mlp, mlp_backward, mlp_forward, mlp_init
 from .base import Bijector
 
 __all__ = ["MaskedAutoregressive", "made_degrees", "made_masks"]
@@ -152,6 +152,30 @@ class MaskedAutoregressive(Bijector):
         mu, alpha = self.mu_alpha(x)
         xp = backend.namespace(x, alpha)
         return (x - mu) * xp.exp(-alpha), -xp.sum(alpha, axis=-1)
+
+    def forward_saved(self, x):
+        """:meth:`forward` on a batch ``x`` (``B x D``) through the masked weights with
+        :func:`refconf.conditioners.mlp_forward`, keeping what :meth:`backward` reads."""
+        xp = backend.compute_namespace(x, self.masks[0])
+        Ws = [layer["W"] * mask for layer, mask in zip(self.made, self.masks)]
+        out, hidden = mlp_forward(xp, x, self.activation, Ws,
+                                  [layer["b"] for layer in self.made])
+        D = self.order.size
+        e = xp.exp(-out[:, D:])
+        z = (x - out[:, :D]) * e
+        return z, -xp.sum(out[:, D:], axis=-1), (xp, [x, *hidden], Ws, z, e)
+
+    def backward(self, saved, g_z, g_log_det):
+        """``g_mu = -g_z exp(-alpha)``, ``g_alpha = -g_z z - g_log_det``, through the MADE
+        (:func:`refconf.conditioners.mlp_backward`, the weights' cotangents masked), plus
+        the direct ``g_z exp(-alpha)``."""
+        xp, inputs, Ws, z, e = saved
+        g_out = xp.concat([-g_z * e, -g_z * z - xp.reshape(g_log_det, (-1, 1))], axis=1)
+        g_x, g_weights = mlp_backward(xp, g_out, inputs, Ws, self.activation)
+        grads = layer_grads(g_weights)
+        for layer, mask in zip(grads, self.masks):
+            layer["W"] = layer["W"] * mask
+        return g_z * e + g_x, {"made": grads}
 
     def _inverse(self, z):
         # Pass k fixes coordinate order[k] from the exact ones before it; the others keep

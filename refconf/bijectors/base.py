@@ -20,7 +20,8 @@ from autograd.tracer import getval
 
 from .. import backend
 
-__all__ = ["Bijector", "HalfCoupling", "Chain", "Inverse", "validate_input", "batch_shape"]
+__all__ = ["Bijector", "Chain", "HalfCoupling", "Inverse", "batch_shape", "over_event", "sum_event",
+           "validate_input"]
 
 
 def validate_input(x, event_ndim, event_shape=None, name="input", finite=True):
@@ -65,6 +66,21 @@ def batch_shape(x, event_ndim):
     """The leading (batch) part of ``x``'s shape."""
     shape = tuple(np.shape(x))
     return tuple(shape[: len(shape) - event_ndim])
+
+
+def sum_event(a, event_ndim):
+    """``a`` summed over its last ``event_ndim`` axes (a per-element log-det to one value
+    per sample)."""
+    if not event_ndim:
+        return a
+    return backend.namespace(a).sum(a, axis=tuple(range(-event_ndim, 0)))
+
+
+def over_event(xp, g_log_det, event_ndim):
+    """A per-sample log-det cotangent (batch shape) broadcast over the event axes: the
+    cotangent of each element's log-det term."""
+    g_log_det = xp.asarray(g_log_det)
+    return xp.reshape(g_log_det, tuple(g_log_det.shape) + (1,) * event_ndim)
 
 
 class Bijector:
@@ -119,6 +135,20 @@ class Bijector:
         raise NotImplementedError(
             f"{type(self).__name__} has no explicit reverse pass; differentiate its "
             "forward with autograd instead")
+
+    def inverse_saved(self, y):
+        """The explicit pass of :meth:`inverse`: ``(x, log_det, saved)``, as
+        :meth:`forward_saved` (what :class:`Inverse` runs as its forward)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no explicit reverse pass of its inverse; "
+            "differentiate its inverse with autograd instead")
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """Reverse-mode pass of :meth:`inverse_saved`: ``(g_y, grads)``, as
+        :meth:`backward`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no explicit reverse pass of its inverse; "
+            "differentiate its inverse with autograd instead")
 
     def _inverse(self, y):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -212,6 +242,7 @@ class Chain(Bijector):
                              "expected one key per bijector")
         self.keys = None if keys is None else tuple(keys)
         self.event_ndim = max(b.event_ndim for b in self.bijectors)
+        self._mixed_events = [b for b in self.bijectors if b.event_ndim != self.event_ndim]
 
     def _per_sample(self, log_det, b):
         """Sum a member's log-det over the chain's event axes that are batch axes to it."""
@@ -236,10 +267,10 @@ class Chain(Bijector):
 
     def forward_saved(self, x):
         """The members' explicit forward passes in order; ``saved`` is their list."""
+        if self._mixed_events:
+            self._different_event(self._mixed_events[0])
         total, saved = 0.0, []
         for b in self.bijectors:
-            if b.event_ndim != self.event_ndim:
-                self._different_event(b)
             x, log_det, kept = b.forward_saved(x)
             total = total + log_det
             saved.append(kept)
@@ -249,7 +280,8 @@ class Chain(Bijector):
         """The members' reverse passes, last first: every member's log-det adds to the
         chain's, so each gets the same ``g_log_det``. ``grads`` is the list of the
         members' (a dict by ``keys`` when the chain was given keys, members without
-        parameters left out).
+        parameters left out; a key of None merges the member's dict into the chain's, for
+        a member whose parameters are entries of the chain's own dict).
 
         Examples
         --------
@@ -269,7 +301,11 @@ class Chain(Bijector):
             g_y, grads[i] = self.bijectors[i].backward(saved[i], g_y, g_log_det)
         if self.keys is None:
             return g_y, grads
-        return g_y, {k: g for k, g in zip(self.keys, grads) if g is not None}
+        keyed = {}
+        for key, g in zip(self.keys, grads):
+            if g is not None:
+                keyed.update(g if key is None else {key: g})
+        return g_y, keyed
 
     def _different_event(self, b):
         raise NotImplementedError(
@@ -293,6 +329,21 @@ class Inverse(Bijector):
 
     def _inverse(self, y):
         return self.bijector.forward(y, validate=False)
+
+    def forward_saved(self, x):
+        """The wrapped bijector's :meth:`~Bijector.inverse_saved`."""
+        return self.bijector.inverse_saved(x)
+
+    def backward(self, saved, g_y, g_log_det):
+        """The wrapped bijector's :meth:`~Bijector.inverse_backward`: the reverse pass of
+        the inverse map; ``grads`` are the wrapped bijector's, keyed as its parameters."""
+        return self.bijector.inverse_backward(saved, g_y, g_log_det)
+
+    def inverse_saved(self, y):
+        return self.bijector.forward_saved(y)
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        return self.bijector.backward(saved, g_x, g_log_det)
 
     def __repr__(self):
         return f"Inverse({self.bijector!r})"

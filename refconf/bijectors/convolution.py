@@ -7,7 +7,7 @@ from autograd.tracer import getval
 from .. import backend, spectral
 from .base import Bijector
 
-__all__ = ["SymmetricConv", "CircularConv"]
+__all__ = ["CircularConv", "SymmetricConv"]
 
 
 def _convolved_ndim(ndim, shape, name):
@@ -79,6 +79,30 @@ class SymmetricConv(Bijector):
     def _inverse(self, y):
         x = spectral.symmetric_deconv(y, self.w_hat, self.ndim)
         return x, self._constant_log_det(y, -self._log_det())
+
+    def forward_saved(self, x):
+        return (*self._forward(x), x)
+
+    def backward(self, saved, g_y, g_log_det):
+        """:func:`refconf.spectral.symmetric_conv_vjp`, ``w_hat``'s summed over the batch,
+        plus ``sum_b g_log_det / w_hat`` from the log-det."""
+        g_x, g_w = spectral.symmetric_conv_vjp(g_y, saved, self.w_hat, self.ndim)
+        return g_x, {"w_hat": self._g_w_hat(saved, g_w, g_log_det, 1.0)}
+
+    def inverse_saved(self, y):
+        x, log_det = self._inverse(y)
+        return x, log_det, x
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """:func:`refconf.spectral.symmetric_deconv_vjp`; the log-det adds
+        ``-sum_b g_log_det / w_hat``."""
+        g_y, g_w = spectral.symmetric_deconv_vjp(g_x, saved, self.w_hat, self.ndim)
+        return g_y, {"w_hat": self._g_w_hat(saved, g_w, g_log_det, -1.0)}
+
+    def _g_w_hat(self, x, g_w, g_log_det, sign):
+        xp = backend.compute_namespace(x, self.w_hat)
+        return (backend.sum_to(xp, g_w, self.event_shape)
+                + sign * xp.sum(g_log_det) / self.w_hat)
 
 
 class CircularConv(Bijector):
@@ -153,3 +177,31 @@ class CircularConv(Bijector):
     def _inverse(self, y):
         x = spectral.circular_deconv(y, self.w_half, self.ndim)
         return x, self._constant_log_det(y, -self._log_det())
+
+    def forward_saved(self, x):
+        return (*self._forward(x), x)
+
+    def backward(self, saved, g_y, g_log_det):
+        """:func:`refconf.spectral.circular_conv_vjp` gives the spectrum's cotangent
+        ``g_W`` (summed over the batch); the log-det adds ``sum_b g_log_det c / W``; the
+        kernel's is ``rfftn^T g_W`` (:func:`refconf.spectral.rfft_transpose`)."""
+        g_x, g_W = spectral.circular_conv_vjp(g_y, saved, self.w_half, self.ndim)
+        return g_x, {"w": self._g_w(saved, g_W, g_log_det, 1.0)}
+
+    def inverse_saved(self, y):
+        x, log_det = self._inverse(y)
+        return x, log_det, x
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """:func:`refconf.spectral.circular_deconv_vjp`; the log-det adds
+        ``-sum_b g_log_det c / W``."""
+        g_y, g_W = spectral.circular_deconv_vjp(g_x, saved, self.w_half, self.ndim)
+        return g_y, {"w": self._g_w(saved, g_W, g_log_det, -1.0)}
+
+    def _g_w(self, x, g_W, g_log_det, sign):
+        xp = backend.compute_namespace(x, self.w)
+        n = self.event_shape[-1]
+        c = backend.asarray(xp, spectral.hermitian_weights(n), dtype=x.dtype)
+        g_W = (backend.sum_to(xp, g_W, tuple(self.w_half.shape))
+               + sign * xp.sum(g_log_det) * c / self.w_half)
+        return spectral.rfft_transpose(g_W, n, self.ndim)

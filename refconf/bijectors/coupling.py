@@ -7,13 +7,23 @@ import numpy as onp
 from autograd.tracer import getval, isbox
 
 from .. import backend, spectral
-from ..conditioners import mlp, mlp_backward, mlp_forward
+from ..conditioners import layer_grads, mlp, mlp_backward, mlp_forward
 from . import step_kernels as kernels
 from .base import HalfCoupling
 from .elementwise import check_alpha, slog, slog_inverse
 
-__all__ = ["ConvCoupling", "KERNEL_KINDS", "READABLE", "SPECTRUM_PARAMETERISATIONS", "split_sizes",
-           "check_step", "conf_layer", "conf_layer_inverse", "conf_step", "conf_step_inverse"]
+__all__ = [
+    "KERNEL_KINDS",
+    "READABLE",
+    "SPECTRUM_PARAMETERISATIONS",
+    "ConvCoupling",
+    "check_step",
+    "conf_layer",
+    "conf_layer_inverse",
+    "conf_step",
+    "conf_step_inverse",
+    "split_sizes",
+]
 
 KERNEL_KINDS = ("symmetric", "circular")
 SPECTRUM_PARAMETERISATIONS = ("raw", "exp")
@@ -90,9 +100,12 @@ class ConvCoupling(HalfCoupling):
         self.m = int(onp.size(getval(log_alpha)))
         if onp.shape(getval(log_alpha_prime)) != onp.shape(getval(log_alpha)):
             raise ValueError("log_alpha and log_alpha_prime must have the same shape (m,)")
-        xp = backend.namespace(log_alpha, log_alpha_prime)
-        if xp is np and not (isbox(log_alpha) or isbox(log_alpha_prime)):
+        if type(log_alpha) is onp.ndarray and type(log_alpha_prime) is onp.ndarray:
             xp = onp  # no tracing: NumPy's own exp, without autograd's wrapper
+        else:
+            xp = backend.namespace(log_alpha, log_alpha_prime)
+            if xp is np and not (isbox(log_alpha) or isbox(log_alpha_prime)):
+                xp = onp
         self.alpha = xp.exp(log_alpha)
         self.alpha_prime = xp.exp(log_alpha_prime)
         self.kind, self.spectrum, self.activation, self.swap = kind, spectrum, activation, swap
@@ -192,10 +205,9 @@ class ConvCoupling(HalfCoupling):
         if self.spectrum == "exp":
             g_w = g_w * w
         if self.kind == "circular":
-            g_w = xp.real(xp.fft.fft(g_w, n=L, axis=-1))  # the rfft's VJP
+            g_w = spectral.rfft_transpose(g_w, L)  # the rfft's VJP
         g_x1, g_weights = mlp_back(cotangent(g_w, g_s, s, g_y2), inputs, Ws, self.activation)
-        grads = {"conditioner": [{"W": gW, "b": gb} for gW, gb in
-                                 zip(g_weights[0::2], g_weights[1::2])],
+        grads = {"conditioner": layer_grads(g_weights),
                  "log_alpha": g_alpha * self.alpha,
                  "log_alpha_prime": g_alpha_prime * self.alpha_prime}
         return join(g_base, g_x2, start, g_x1), grads

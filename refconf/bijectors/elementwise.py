@@ -1,26 +1,22 @@
-"""Elementwise bijectors: S-Log gate, scale, shift and the Lemma-1 recipe."""
+"""Elementwise bijectors: S-Log gate, scale, shift and logit (the Lemma-1 recipe is in
+:mod:`refconf.bijectors.regularizer`)."""
 
 import contextlib
 import math
 
 import autograd.numpy as np
 import numpy as onp
-from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
-from scipy.integrate import quad_vec
-from scipy.optimize import elementwise as roots
 
 from .. import backend
-from .base import Bijector
+from .base import Bijector, over_event, sum_event
 
-__all__ = ["SLog", "Scale", "Shift", "Logit", "ElementwiseFromRegularizer",
-           "expanding_gate_guard", "slog", "slog_inverse", "slog_gates_vjp"]
+# its former home: the old import path keeps working
+from .regularizer import ElementwiseFromRegularizer  # noqa: F401
 
-
-def _sum_event(a, event_ndim):
-    if not event_ndim:
-        return a
-    return backend.namespace(a).sum(a, axis=tuple(range(-event_ndim, 0)))
+__all__ = ["Logit", "SLog", "Scale", "Shift",
+           "expanding_gate_guard", "slog", "slog_gates_vjp", "slog_inverse", "slog_inverse_vjp",
+           "slog_vjp"]
 
 
 def _log_abs(p, xp):
@@ -142,18 +138,44 @@ def slog_gates_vjp(xp, gy, gl, u, q, y, s, alpha, alpha_prime):
     :func:`refconf.bijectors._elementwise_numba.slog_gates_vjp` runs instead). Returns ``(gu, gs, ga, ga')`` with ``ga``, ``ga'`` 0-d.
     """
     gl = gl[:, None]
-    au = xp.abs(u)
-    d = 1.0 + alpha * au
     v = s * q
-    E = 1.0 + alpha_prime * xp.abs(y)
-    gv = gy * E + gl * alpha_prime * xp.sign(v)
+    gv, gap = slog_inverse_vjp(xp, gy, gl, v, y, alpha_prime)
     gq = gv * s
     gs = gv * q + gl / s
-    gu = (gq - gl * alpha * xp.sign(u)) / d
-    ga = xp.sum(gq * (u / d - q) / alpha - gl * au / d)
-    gap = xp.sum(gy * (v * E - y) / alpha_prime + gl * xp.abs(v))
-    return gu, gs, ga, gap
+    gu, ga = slog_vjp(xp, gq, gl, u, q, alpha)
+    return gu, gs, xp.sum(ga), xp.sum(gap)
 
+
+def slog_vjp(xp, gq, gl, u, q, alpha):
+    """VJP of the contracting gate ``q = f_a(u)`` with its log-det terms
+    ``-log1p(a|u|)``, elementwise (``gl`` broadcast over the elements)::
+
+        gu = (gq - gl a sign(u)) / d,   ga = gq (u / d - q) / a - gl |u| / d
+
+    with ``d = 1 + a|u|``. Returns ``(gu, ga)``, ``ga`` per element (the caller sums it
+    to ``alpha``'s shape).
+    """
+    au = xp.abs(u)
+    d = 1.0 + alpha * au
+    return (gq - gl * alpha * xp.sign(u)) / d, gq * (u / d - q) / alpha - gl * au / d
+
+
+def slog_inverse_vjp(xp, gy, gl, v, y, alpha):
+    """VJP of the expanding gate ``y = g_a(v)`` with its log-det terms ``a|v|``,
+    elementwise::
+
+        gv = gy E + gl a sign(v),   ga = gy (v E - y) / a + gl |v|
+
+    with ``E = 1 + a|y|`` (``g_a'(v) = E``). Returns ``(gv, ga)``, ``ga`` per element.
+    """
+    E = 1.0 + alpha * xp.abs(y)
+    return gy * E + gl * alpha * xp.sign(v), gy * (v * E - y) / alpha + gl * xp.abs(v)
+
+
+def _event_size(x, p, event_ndim):
+    """How many entries of one event of ``x`` each entry of the parameter ``p`` covers."""
+    event = onp.shape(x)[onp.ndim(x) - event_ndim:]
+    return math.prod(event) // max(math.prod(onp.shape(getval(p))), 1)
 
 
 class SLog(Bijector):
@@ -191,12 +213,36 @@ class SLog(Bijector):
     def _forward(self, x):
         _check_fits(self.alpha, x, self.event_ndim, "SLog.forward")
         y, log_d = slog(x, self.alpha)
-        return y, _sum_event(log_d, self.event_ndim)
+        return y, sum_event(log_d, self.event_ndim)
 
     def _inverse(self, y):
         _check_fits(self.alpha, y, self.event_ndim, "SLog.inverse")
         x, log_d = slog_inverse(y, self.alpha, "SLog.inverse")
-        return x, _sum_event(log_d, self.event_ndim)
+        return x, sum_event(log_d, self.event_ndim)
+
+    def forward_saved(self, x):
+        y, log_det = self._forward(x)
+        return y, log_det, (x, y)
+
+    def backward(self, saved, g_y, g_log_det):
+        """The contracting gate's VJP (:func:`slog_vjp`); ``alpha``'s summed to its
+        shape."""
+        return self._backward(slog_vjp, saved, g_y, g_log_det)
+
+    def inverse_saved(self, y):
+        x, log_det = self._inverse(y)
+        return x, log_det, (y, x)
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """The expanding gate's VJP (:func:`slog_inverse_vjp`)."""
+        return self._backward(slog_inverse_vjp, saved, g_x, g_log_det)
+
+    def _backward(self, vjp, saved, g, g_log_det):
+        a, b = saved
+        xp = backend.compute_namespace(a, self.alpha)
+        g_in, g_alpha = vjp(xp, g, over_event(xp, g_log_det, self.event_ndim), a, b,
+                            self.alpha)
+        return g_in, {"alpha": backend.sum_to(xp, g_alpha, onp.shape(getval(self.alpha)))}
 
 
 class Scale(Bijector):
@@ -229,6 +275,30 @@ class Scale(Bijector):
         log_det = _event_sum_of_parameter(log_abs_s, y, self.event_ndim)
         return y / self.s, self._constant_log_det(y, -log_det)
 
+    def forward_saved(self, x):
+        y, log_det = self._forward(x)
+        return y, log_det, x
+
+    def backward(self, saved, g_y, g_log_det):
+        """``g_x = s g_y``, ``g_s = sum g_y x + n sum_b g_log_det / s`` (``n`` the event
+        entries each entry of ``s`` covers)."""
+        return self.s * g_y, {"s": self._g_s(saved, g_y * saved, g_log_det, 1.0)}
+
+    def inverse_saved(self, y):
+        x, log_det = self._inverse(y)
+        return x, log_det, x
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """For ``x = y / s``: ``g_y = g_x / s``, ``g_s = -sum g_x x / s - n sum_b
+        g_log_det / s``."""
+        return g_x / self.s, {"s": self._g_s(saved, -g_x * saved / self.s, g_log_det, -1.0)}
+
+    def _g_s(self, x, terms, g_log_det, sign):
+        xp = backend.compute_namespace(x, self.s)
+        n = _event_size(x, self.s, self.event_ndim)
+        return (backend.sum_to(xp, terms, onp.shape(getval(self.s)))
+                + sign * n * xp.sum(g_log_det) / self.s)
+
 
 class Shift(Bijector):
     """Elementwise shift ``y = x + t``; log-det 0."""
@@ -244,6 +314,24 @@ class Shift(Bijector):
     def _inverse(self, y):
         _check_fits(self.t, y, self.event_ndim, "Shift.inverse")
         return y - self.t, self._constant_log_det(y, 0.0)
+
+    def forward_saved(self, x):
+        return x + self.t, 0.0, None
+
+    def backward(self, saved, g_y, g_log_det):
+        """``g_x = g_y``, ``g_t = sum g_y`` (over the axes ``t`` is broadcast along)."""
+        return g_y, {"t": self._g_t(g_y)}
+
+    def inverse_saved(self, y):
+        return y - self.t, 0.0, None
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """``g_y = g_x``, ``g_t = -sum g_x``."""
+        return g_x, {"t": -self._g_t(g_x)}
+
+    def _g_t(self, g):
+        return backend.sum_to(backend.compute_namespace(g, self.t), g,
+                              onp.shape(getval(self.t)))
 
 
 class Logit(Bijector):
@@ -288,96 +376,34 @@ class Logit(Bijector):
             raise ValueError(
                 f"Logit.forward: data must lie in [0, 1], got values in "
                 f"[{value.min():.4g}, {value.max():.4g}]")
+        return self.forward_saved(x)[:2]
+
+    def forward_saved(self, x):
+        xp = backend.namespace(x)
         p = self.lam + (1.0 - 2.0 * self.lam) * x
         log_d = self._log_scale(xp) - xp.log(p) - xp.log1p(-p)
-        return xp.log(p) - xp.log1p(-p), _sum_event(log_d, self.event_ndim)
+        return xp.log(p) - xp.log1p(-p), sum_event(log_d, self.event_ndim), p
+
+    def backward(self, saved, g_y, g_log_det):
+        """With ``k = 1 - 2 lam``: ``g_x = k [g_y (1/p + 1/(1-p)) + g_log_det (1/(1-p) -
+        1/p)]``; no parameters."""
+        p, k = saved, 1.0 - 2.0 * self.lam
+        gl = over_event(backend.compute_namespace(p), g_log_det, self.event_ndim)
+        return k * (g_y * (1.0 / p + 1.0 / (1.0 - p)) + gl * (1.0 / (1.0 - p) - 1.0 / p)), None
 
     def _inverse(self, y):
+        return self.inverse_saved(y)[:2]
+
+    def inverse_saved(self, y):
         xp = backend.namespace(y)
         p = 1.0 / (1.0 + xp.exp(-y))
         log_d = xp.log(p) + xp.log1p(-p) - self._log_scale(xp)
-        return (p - self.lam) / (1.0 - 2.0 * self.lam), _sum_event(log_d, self.event_ndim)
+        x = (p - self.lam) / (1.0 - 2.0 * self.lam)
+        return x, sum_event(log_d, self.event_ndim), p
 
-
-class ElementwiseFromRegularizer(Bijector):
-    """Lemma 1: the elementwise bijector whose output carries the regulariser ``gamma``.
-
-    The inverse (latent to data) is ``g(y) = int_0^y exp(gamma(t)) dt``, so that
-    ``|dg/dy| = exp(gamma(y))``; the forward is ``f = g^{-1}``.
-
-    Parameters
-    ----------
-    gamma : callable
-        Vectorised real function of an ndarray (``numpy`` semantics).
-    event_ndim : int
-
-    Notes
-    -----
-    forward log-det ``-sum gamma(f(x))``; inverse log-det ``sum gamma(y)``. ``g`` is
-    evaluated by adaptive vector quadrature (:func:`scipy.integrate.quad_vec` over
-    ``g(y) = y int_0^1 exp(gamma(y u)) du``) and ``f`` by bracketed root finding
-    (:mod:`scipy.optimize.elementwise`). Both are autograd primitives whose VJPs are the
-    exact derivatives ``g' = exp(gamma(y))`` and ``f' = exp(-gamma(f(x)))``. For
-    ``gamma(y) = a|y|`` this reproduces :class:`SLog`. Slow: a reference tool for trying
-    regularisers, not a layer for training.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> lemma = ElementwiseFromRegularizer(lambda y: 1.5 * np.abs(y))
-    >>> x = np.array([[0.3, -2.0, 7.0]])
-    >>> np.allclose(lemma.forward(x)[0], SLog(1.5).forward(x)[0], rtol=1e-10)
-    True
-    """
-
-    def __init__(self, gamma, event_ndim=1, rtol=1e-13):
-        self.gamma = gamma
-        self.event_ndim = event_ndim
-        self.rtol = rtol
-        self._g = primitive(self._integrate)
-        self._f = primitive(self._solve)
-        defvjp(self._g, lambda ans, y: lambda v: v * onp.exp(self.gamma(y)))
-        defvjp(self._f, lambda ans, x: lambda v: v * onp.exp(-self.gamma(ans)))
-
-    def _integrate(self, y):
-        y = onp.asarray(y, dtype=float)
-        flat = y.ravel()
-        integral, _ = quad_vec(
-            lambda u: onp.exp(self.gamma(flat * u)), 0.0, 1.0, epsrel=self.rtol, epsabs=0.0
-        )
-        g = flat * integral
-        if not onp.all(onp.isfinite(g)):
-            raise ValueError("ElementwiseFromRegularizer: g(y) overflowed; |y| is too large")
-        return g.reshape(y.shape)
-
-    def _solve(self, x):
-        x = onp.asarray(x, dtype=float)
-        flat = x.ravel()
-        # the solvers call residual on the still-active elements, with their targets in args
-        residual = lambda y, target: self._integrate(y) - target  # noqa: E731
-        bracket = roots.bracket_root(
-            residual, -onp.ones_like(flat), onp.ones_like(flat), args=(flat,))
-        if not onp.all(bracket.success):
-            raise ValueError("ElementwiseFromRegularizer: could not bracket f(x) = g^{-1}(x)")
-        root = roots.find_root(residual, bracket.bracket, args=(flat,))
-        if not onp.all(root.success):
-            raise ValueError("ElementwiseFromRegularizer: root finding for f(x) did not converge")
-        return root.x.reshape(x.shape)
-
-    @staticmethod
-    def _check_numpy(x, what):
-        if not backend.is_autograd(backend.namespace(x)):
-            raise ValueError(
-                f"ElementwiseFromRegularizer.{what}: runs on NumPy arrays only (SciPy "
-                f"quadrature and root finding), got a {type(x).__module__} array; move it "
-                "with refconf.backend.to_numpy first")
-
-    def _forward(self, x):
-        self._check_numpy(x, "forward")
-        y = self._f(x)
-        return y, _sum_event(-self.gamma(y), self.event_ndim)
-
-    def _inverse(self, y):
-        self._check_numpy(y, "inverse")
-        return self._g(y), _sum_event(self.gamma(y), self.event_ndim)
-
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """``p = sigmoid(y)``, ``dp/dy = p (1 - p)``: ``g_y = g_x p (1 - p) / k +
+        g_log_det (1 - 2p)``."""
+        p = saved
+        gl = over_event(backend.compute_namespace(p), g_log_det, self.event_ndim)
+        return g_x * p * (1.0 - p) / (1.0 - 2.0 * self.lam) + gl * (1.0 - 2.0 * p), None

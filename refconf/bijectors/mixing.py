@@ -5,13 +5,19 @@ import functools
 import autograd.numpy as np
 import numpy as onp
 import scipy.linalg
-from autograd.tracer import getval
+from autograd.tracer import getval, isbox
 
 from .. import backend
 from .base import Bijector
 
-__all__ = ["Permutation", "Reverse", "Invertible1x1", "ActNorm", "actnorm_forward",
-           "actnorm_backward"]
+__all__ = [
+    "ActNorm",
+    "Invertible1x1",
+    "Permutation",
+    "Reverse",
+    "actnorm_backward",
+    "actnorm_forward",
+]
 
 _NUMBA = "refconf.bijectors._mixing_numba"
 
@@ -72,6 +78,13 @@ class Permutation(Bijector):
         """``g_x = g_y[..., inverse_perm]`` (a permutation's transpose is its inverse)."""
         return _take(g_y, self.inverse_perm, self.axis), None
 
+    def inverse_saved(self, y):
+        return _take(y, self.inverse_perm, self.axis), 0.0, None
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """``g_y = g_x[..., perm]``."""
+        return _take(g_x, self.perm, self.axis), None
+
     def _inverse(self, y):
         self._check_size(y)
         return _take(y, self.inverse_perm, self.axis), self._constant_log_det(y, 0.0)
@@ -102,6 +115,20 @@ class Reverse(Bijector):
     def backward(self, saved, g_y, g_log_det):
         """``g_x`` is ``g_y`` reversed (the map is its own transpose)."""
         return self.forward_saved(g_y)[0], None
+
+    # its own inverse
+    inverse_saved, inverse_backward = forward_saved, backward
+
+
+@functools.lru_cache(maxsize=32)
+def _strict_triangles(C):
+    """Boolean masks of the strictly lower and strictly upper triangles of a ``C x C``
+    matrix (read-only)."""
+    lower = onp.tri(C, k=-1, dtype=bool)
+    lower.flags.writeable = False
+    upper = lower.T.copy()
+    upper.flags.writeable = False
+    return lower, upper
 
 
 class Invertible1x1(Bijector):
@@ -141,11 +168,13 @@ class Invertible1x1(Bijector):
         C = onp.size(perm)
         for name, a, shape in [("lower", lower, (C, C)), ("upper", upper, (C, C)),
                                ("log_s", log_s, (C,)), ("sign", sign, (C,))]:
-            if tuple(np.shape(a)) != shape:
+            if onp.shape(getval(a)) != shape:
                 raise ValueError(f"Invertible1x1: {name} must have shape {shape}, got {np.shape(a)}")
         self.perm = onp.asarray(backend.host_value(perm))
         self.lower, self.upper, self.log_s = lower, upper, log_s
         xp = backend.namespace(lower, upper, log_s)
+        if backend.is_autograd(xp) and not any(isbox(a) for a in (lower, upper, log_s)):
+            xp = onp  # nothing traced: NumPy's own functions, without autograd's wrappers
         # the fixed signs in the parameters' precision (float32 stays float32)
         self.sign = backend.asarray(xp, getval(sign), dtype=getval(log_s).dtype)
         self.event_ndim = event_ndim
@@ -156,9 +185,15 @@ class Invertible1x1(Bijector):
         else:
             eye = xp.eye(C, dtype=xp.result_type(lower, upper, log_s))
             diagonal = eye * (self.sign * xp.exp(log_s))
-        self._L = xp.tril(lower, k=-1) + eye
-        self._U = xp.triu(upper, k=1) + diagonal
-        self.matrix = backend.take(xp, eye, self.perm, axis=-2) @ (self._L @ self._U)
+        if xp is onp:  # tril and triu rebuild their masks on every call
+            strict_lower, strict_upper = _strict_triangles(C)
+            self._L = onp.where(strict_lower, lower, 0.0) + eye
+            self._U = onp.where(strict_upper, upper, 0.0) + diagonal
+        else:
+            self._L = xp.tril(lower, k=-1) + eye
+            self._U = xp.triu(upper, k=1) + diagonal
+        # P A is A's rows in the order perm
+        self.matrix = backend.take(xp, self._L @ self._U, self.perm, axis=-2)
 
     @staticmethod
     def random_params(C, random_state=None):
@@ -305,14 +340,6 @@ class ActNorm(Bijector):
         return g_x, {"loc": g_loc, "log_scale": g_log_scale}
 
 
-def _sum_to(xp, a, shape):
-    """``a`` summed over its leading axes and the axes where ``shape`` has 1."""
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
-                                      if n == 1 and a.shape[lead + i] != 1)
-    return xp.reshape(xp.sum(a, axis=axes), shape)
-
-
 @backend.compiled_override(_NUMBA)
 def actnorm_forward(xp, x, loc, log_scale):
     """ActNorm ``y = (x - loc) scale`` with ``scale = exp(-log_scale)``; returns
@@ -331,5 +358,5 @@ def actnorm_backward(xp, g, y, scale, gl_sum):
     (sums over every axis the parameters broadcast along). Returns ``(gx, gloc, gls)``.
     """
     g_x = g * scale
-    return (g_x, -_sum_to(xp, g_x, tuple(scale.shape)),
-            -_sum_to(xp, g * y, tuple(scale.shape)) - gl_sum)
+    return (g_x, -backend.sum_to(xp, g_x, tuple(scale.shape)),
+            -backend.sum_to(xp, g * y, tuple(scale.shape)) - gl_sum)

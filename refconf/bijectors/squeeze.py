@@ -114,6 +114,15 @@ class Squeeze(Bijector):
         xp = backend.compute_namespace(g_y)
         return self._explicit(depth_to_space, xp, g_y), None
 
+    def inverse_saved(self, y):
+        xp = backend.compute_namespace(y)
+        return self._explicit(depth_to_space, xp, y), 0.0, None
+
+    def inverse_backward(self, saved, g_x, g_log_det):
+        """``g_y = space_to_depth(g_x)``."""
+        xp = backend.compute_namespace(g_x)
+        return self._explicit(space_to_depth, xp, g_x), None
+
     def _explicit(self, kernel, xp, x):
         shape = tuple(x.shape)
         out = kernel(xp, xp.reshape(x, (-1,) + shape[-3:]), self.factor)
