@@ -105,7 +105,7 @@ def symmetric_conv_direct(x, w):
 def symmetric_conv2_direct(x, w):
     """2-D symmetric convolution: extend both axes, direct 2-D circular sum, crop."""
     H, W = np.shape(x)[-2:]
-    ext = lambda a: symmetric_extension(symmetric_extension(a, -1), -2)  # noqa: E731
+    ext = lambda a: symmetric_extension(symmetric_extension(a, -1), -2)
     return circular_conv2_direct(ext(x), ext(w))[..., :H, :W]
 
 

@@ -41,7 +41,7 @@ def test_read_idx_round_trip_and_bad_files(tmp_path):
 
 def test_mnist_preprocessing_and_log_det(mnist_dir):
     directory, train, test = mnist_dir
-    (z_tr, ld_tr), (z_va, ld_va), (z_te, ld_te) = load_mnist(directory, val_fraction=0.25,
+    (z_tr, _), (z_va, _), (z_te, ld_te) = load_mnist(directory, val_fraction=0.25,
                                                             random_state=3)
     assert z_tr.shape == (9, 784) and z_va.shape == (3, 784) and z_te.shape == (4, 784)
     # invert the logit: the dequantised pixels lie within one level of the integers
@@ -87,7 +87,7 @@ def test_cifar_needs_the_pickle_opt_in(cifar_dir):
 
 
 def test_cifar_splits_and_log_det(cifar_dir):
-    (z_tr, ld_tr), (z_va, _), (z_te, ld_te) = load_cifar10(cifar_dir, allow_pickle=True)
+    (z_tr, _), (z_va, _), (z_te, ld_te) = load_cifar10(cifar_dir, allow_pickle=True)
     assert z_tr.shape == (18, 3072) and z_va.shape == (2, 3072) and z_te.shape == (4, 3072)
     lam = 0.05
     p = 1 / (1 + np.exp(-z_te))

@@ -86,7 +86,7 @@ def _check_values(section, where):
 
 def _check_object(section, where):
     if not isinstance(section, dict):  # a JSON value of the wrong kind: a bad document
-        raise ValueError(  # noqa: TRY004
+        raise ValueError(
             f"{where}: expected a JSON object, got {type(section).__name__} {section!r:.60}")
 
 
@@ -198,7 +198,7 @@ def _read_json(path):
     except json.JSONDecodeError as err:
         raise ValueError(f"config file {os.fspath(path)} is not valid JSON: {err}") from None
     if not isinstance(document, dict):  # a JSON value of the wrong kind: a bad document
-        raise ValueError(  # noqa: TRY004
+        raise ValueError(
             f"config file {os.fspath(path)}: expected a JSON object at the top, "
             f"got {type(document).__name__}")
     return document
