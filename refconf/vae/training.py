@@ -1,0 +1,117 @@
+"""Training a flow-posterior VAE: minibatch Adam on the single-sample ELBO, KL warm-up,
+early stopping on the validation ELBO (the protocol of van den Berg et al. 2018).
+
+Gradients come from autograd (the readable tier) through the whole model, flows
+included; the update is :func:`refconf.train.adam_step` on the flattened parameters
+(:func:`refconf.params.flatten`).
+"""
+
+import dataclasses
+import time
+
+import autograd.numpy as anp
+import numpy as onp
+from autograd import value_and_grad
+from tqdm.auto import tqdm
+
+from ..params import flatten
+from ..train import adam_step
+from .elbo import elbo
+
+__all__ = ["VAEFit", "fit_vae", "warmup_beta"]
+
+
+@dataclasses.dataclass
+class VAEFit:
+    """What :func:`fit_vae` returns: the best-validation ``params``, the per-epoch
+    ``history`` (``epoch``, ``beta``, ``train_loss`` (the warm-up objective),
+    ``val_neg_elbo``), ``best_epoch``, ``best_val_neg_elbo`` and ``stopped_reason``
+    (``"completed"``, ``"early_stopping"`` or ``"non_finite"``)."""
+
+    params: object
+    history: list
+    best_epoch: int
+    best_val_neg_elbo: float
+    stopped_reason: str
+
+
+def warmup_beta(epoch, warmup):
+    """The KL weight of 1-based ``epoch``: ``min(1, epoch / warmup)`` (1 without warm-up)."""
+    return 1.0 if not warmup else min(1.0, epoch / warmup)
+
+
+def _validation(model, unflatten, vector, val, eps, batch_size):
+    params = unflatten(vector)
+    total = 0.0
+    for i in range(0, len(val), batch_size):
+        total -= float(onp.sum(elbo(model, params, val[i:i + batch_size],
+                                    eps[i:i + batch_size])))
+    return total / len(val)
+
+
+def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=5e-4,
+            warmup=100, patience=100, random_state=None, progress=False):
+    """Maximise the ELBO of ``model`` on ``train``.
+
+    Each step draws one ``eps ~ N(0, I)`` per datum and descends
+    ``-mean(log p(x|z) + beta (log p(z) - log q(z|x)))`` with ``beta`` =
+    :func:`warmup_beta`. After each epoch the ``-ELBO`` (``beta = 1``) on ``val`` with
+    fixed noise decides early stopping: stop after ``patience`` epochs without a new best,
+    counted once the warm-up is over (as van den Berg et al.'s code does), and return the
+    best parameters. A non-finite loss stops training
+    and returns the best parameters so far.
+
+    Parameters
+    ----------
+    model : refconf.vae.VAE
+    params : pytree
+    train, val : ndarray, (n, P), binary
+    epochs, batch_size : int
+    learning_rate : float
+        Adam's step size.
+    warmup : int
+        Epochs of the linear KL warm-up (0: none).
+    patience : int or None
+    random_state : seed of the batch order and the noise
+    progress : bool
+
+    Returns
+    -------
+    VAEFit
+    """
+    rng = onp.random.default_rng(random_state)
+    vector, unflatten = flatten(params)
+    moments = [onp.zeros_like(vector), onp.zeros_like(vector)]
+
+    def objective(v, batch, eps, beta):
+        return -anp.mean(elbo(model, unflatten(v), batch, eps, beta))
+
+    step_fn = value_and_grad(objective)
+    val_eps = rng.standard_normal((len(val), model.latent))
+    best = (0, _validation(model, unflatten, vector, val, val_eps, batch_size), vector)
+    history, reason, step, waited = [], "completed", 0, 0
+    for epoch in tqdm(range(1, epochs + 1), disable=not progress, desc="epochs"):
+        beta, started, total = warmup_beta(epoch, warmup), time.perf_counter(), 0.0
+        for batch in onp.array_split(rng.permutation(len(train)),
+                                     max(1, len(train) // batch_size)):
+            loss, g = step_fn(vector, train[batch], rng.standard_normal(
+                (len(batch), model.latent)), beta)
+            if not (onp.isfinite(loss) and onp.all(onp.isfinite(g))):
+                reason = "non_finite"
+                break
+            step += 1
+            vector, *moments = adam_step(vector, g, *moments, step, learning_rate)
+            total += float(loss) * len(batch)
+        if reason == "non_finite":
+            break
+        val_loss = _validation(model, unflatten, vector, val, val_eps, batch_size)
+        history.append({"epoch": epoch, "beta": beta, "train_loss": total / len(train),
+                        "val_neg_elbo": val_loss, "seconds": time.perf_counter() - started})
+        if onp.isfinite(val_loss) and val_loss < best[1]:
+            best, waited = (epoch, val_loss, vector), 0
+        else:
+            waited = 0 if beta < 1.0 else waited + 1  # patience counts after the warm-up
+        if patience is not None and waited >= patience:
+            reason = "early_stopping"
+            break
+    return VAEFit(unflatten(best[2]), history, best[0], float(best[1]), reason)
