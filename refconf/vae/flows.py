@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 CONDITIONER_INPUTS = ("z1", "z1+h")
+_TINY = 1e-12
 
 
 def _softplus(a):
@@ -86,7 +87,8 @@ class Planar(NoFlow):
         log_det = 0.0
         for k in range(K):
             wu = np.sum(w[:, k] * u[:, k], axis=1, keepdims=True)
-            w_sq = np.sum(w[:, k] ** 2, axis=1, keepdims=True)
+            # clamped: an all-zero w (ReLU features all 0) gives u^ = u, not 0/0
+            w_sq = np.maximum(np.sum(w[:, k] ** 2, axis=1, keepdims=True), _TINY)
             u_hat = u[:, k] + (_softplus(wu) - 1.0 - wu) * w[:, k] / w_sq
             a = np.tanh(np.sum(w[:, k] * z, axis=1, keepdims=True) + b[:, k: k + 1])
             z = z + u_hat * a
