@@ -22,6 +22,7 @@ with ``log_det = sum_k log|det dz_k/dz_{k-1}|`` per sample, so that
 
 import autograd.numpy as np
 import numpy as onp
+from autograd.tracer import getval
 
 from ..bijectors.autoregressive import made_masks
 from ..bijectors.coupling import conf_step, split_sizes, step_parameters
@@ -134,7 +135,7 @@ class IAF(NoFlow):
         return z, log_det
 
 
-def bjorck_orthonormalize(q, iterations=30):
+def bjorck_orthonormalize(q, max_iterations=100, tol=1e-8):
     """Björck and Bowie's (1971) iteration towards the closest matrix with orthonormal
     columns, ``Q <- Q (I + (I - Q^T Q) / 2)``, started at ``Q / |Q|_F`` (every singular
     value then lies in (0, 1], where the iteration converges), as van den Berg et al.
@@ -143,17 +144,21 @@ def bjorck_orthonormalize(q, iterations=30):
     Parameters
     ----------
     q : ndarray, (..., D, M), M <= D
-    iterations : int
+    max_iterations : int
+    tol : float
+        Stop once every entry of ``I - Q^T Q`` is below ``tol`` in magnitude.
 
     Returns
     -------
     ndarray, (..., D, M)
     """
-    norm = np.sqrt(np.sum(q ** 2, axis=(-2, -1), keepdims=True))
-    q = q / norm
+    q = q / np.sqrt(np.sum(q ** 2, axis=(-2, -1), keepdims=True))
     eye = onp.eye(np.shape(q)[-1])
-    for _ in range(iterations):
-        q = q @ (eye + 0.5 * (eye - np.swapaxes(q, -1, -2) @ q))
+    for _ in range(max_iterations):
+        residual = eye - np.swapaxes(q, -1, -2) @ q
+        if onp.max(onp.abs(getval(residual))) < tol:
+            break
+        q = q @ (eye + 0.5 * residual)
     return q
 
 
