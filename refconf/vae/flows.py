@@ -135,7 +135,7 @@ class IAF(NoFlow):
         return z, log_det
 
 
-def bjorck_orthonormalize(q, max_iterations=100, tol=1e-8):
+def bjorck_orthonormalize(q, max_iterations=100, tol=1e-12):
     """Björck and Bowie's (1971) iteration towards the closest matrix with orthonormal
     columns, ``Q <- Q (I + (I - Q^T Q) / 2)``, started at ``Q / |Q|_F`` (every singular
     value then lies in (0, 1], where the iteration converges), as van den Berg et al.
