@@ -11,7 +11,9 @@ from scipy.stats import norm
 
 from refconf.params import flatten, tree_map
 from refconf.vae import (
+    OPTIMIZERS,
     VAE,
+    adamax_step,
     bjorck_orthonormalize,
     elbo,
     fit_vae,
@@ -158,11 +160,26 @@ def test_training_improves_the_validation_elbo_and_warmup_is_linear():
     prototypes = rng.random((3, 12)) < 0.5
     x = (prototypes[rng.integers(0, 3, 300)] ^ (rng.random((300, 12)) < 0.05)).astype(float)
     model = VAE(12, 2, (16,), "iaf", 1)
-    fitted = fit_vae(model, model.init_params(0), x[:200], x[200:], epochs=8, batch_size=20,
-                     learning_rate=3e-3, warmup=2, patience=3, random_state=0)
-    losses = [h["val_neg_elbo"] for h in fitted.history]
-    assert fitted.best_val_neg_elbo < losses[0] - 1.0
-    assert fitted.best_val_neg_elbo == min(losses)
+    for optimizer in OPTIMIZERS:
+        fitted = fit_vae(model, model.init_params(0), x[:200], x[200:], epochs=8,
+                         batch_size=20, learning_rate=3e-3, warmup=2, patience=3,
+                         optimizer=optimizer, random_state=0)
+        losses = [h["val_neg_elbo"] for h in fitted.history]
+        assert fitted.best_val_neg_elbo < losses[0] - 1.0
+        assert fitted.best_val_neg_elbo == min(losses)
+
+
+def test_adamax_is_kingma_and_ba_algorithm_2():
+    rng = np.random.default_rng(5)
+    x, m, u = rng.normal(size=4), np.zeros(4), np.zeros(4)
+    g1, g2 = rng.normal(size=4), rng.normal(size=4)
+    x1, m1, u1 = adamax_step(x, g1, m, u, 1, 0.01)
+    x2, m2, u2 = adamax_step(x1, g2, m1, u1, 2, 0.01)
+    expected_m = 0.9 * 0.1 * g1 + 0.1 * g2
+    expected_u = np.maximum(0.999 * np.abs(g1), np.abs(g2))
+    np.testing.assert_allclose(m2, expected_m)
+    np.testing.assert_allclose(u2, expected_u)
+    np.testing.assert_allclose(x2, x1 - 0.01 / (1 - 0.9 ** 2) * expected_m / (expected_u + 1e-8))
 
 
 def test_bad_arguments_are_refused():
@@ -172,5 +189,8 @@ def test_bad_arguments_are_refused():
         make_flow("conf", 4, 3, 2, conditioner_input="h")
     with pytest.raises(ValueError, match="latent must be a positive integer"):
         VAE(10, 0)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        fit_vae(VAE(10, 2, (4,)), VAE(10, 2, (4,)).init_params(0), np.zeros((4, 10)),
+                np.zeros((2, 10)), epochs=1, optimizer="sgd")
     with pytest.raises(ValueError, match="samples must be a positive integer"):
         importance_nll(VAE(10, 2, (4,)), VAE(10, 2, (4,)).init_params(0), np.zeros((2, 10)), 0)

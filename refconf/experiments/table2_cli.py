@@ -31,6 +31,9 @@ def add_options(parser):
                                                   "16 (digits)")
     group.add_argument("--warmup", type=int, metavar="EPOCHS",
                        help="epochs of KL warm-up; unset: 100 (MNIST, Caltech), 10 (digits)")
+    group.add_argument("--optimizer", choices=("adamax", "adam"),
+                       help="unset: adamax (MNIST, Caltech, the Sylvester protocol), adam "
+                            "(digits)")
     group.add_argument("--conditioner-input", choices=("z1+h", "z1"), default="z1+h",
                        help="what CONF's conditioner sees: z1 and the encoder features "
                             "(amortised), or z1 alone")
@@ -49,7 +52,8 @@ def command(args, models, out):
         trials=args.trials, out=out, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, patience=args.patience, steps=args.steps, hidden=args.hidden,
         m=args.m, latent=args.latent, warmup=args.warmup, samples=args.samples,
-        conditioner_input=args.conditioner_input, subsample=args.subsample, seed=args.seed,
+        conditioner_input=args.conditioner_input, optimizer=args.optimizer,
+        subsample=args.subsample, seed=args.seed,
         note=args.note, progress=not args.quiet, executor=args.executor, jobs=args.jobs,
         scheduler=args.scheduler)
     print(format_markdown(report))

@@ -71,7 +71,8 @@ def _protocol_lines(report):
             f"size {h['latent']}; flow count F = {h['steps']} (CONF: m = {h['m']} circular "
             f"(DFT) convolution layers per step, conditioner input {c['conditioner_input']}, "
             f"one hidden layer of {h['hidden'][-1]}, exp spectrum; O-SNF: M = "
-            f"{h['bottleneck']}, Björck orthogonalisation); Adam lr {h['learning_rate']:g}, "
+            f"{h['bottleneck']}, Björck orthogonalisation); {h['optimizer'].capitalize()} lr "
+            f"{h['learning_rate']:g}, "
             f"batch {h['batch_size']}, KL warm-up {h['warmup']} epochs, at most "
             f"{h['epochs']} epochs, early stopping on the validation -ELBO with patience "
             f"{h['patience']}.")

@@ -4,7 +4,7 @@
   orthogonal Sylvester, CONF);
 - :mod:`~refconf.vae.model`: the VAE (MLP encoder and decoder, Bernoulli likelihood);
 - :mod:`~refconf.vae.elbo`: the ELBO and the importance-sampled NLL;
-- :mod:`~refconf.vae.training`: Adam with KL warm-up and early stopping on the
+- :mod:`~refconf.vae.training`: Adamax (or Adam) with KL warm-up and early stopping on the
   validation ELBO.
 
 The conventions (the log-det's sign in ``q(z|x)``, importance sampling) are in
@@ -24,9 +24,27 @@ from .flows import (
     make_flow,
 )
 from .model import VAE
-from .training import VAEFit, fit_vae, warmup_beta
+from .training import OPTIMIZERS, VAEFit, adamax_step, fit_vae, warmup_beta
 
-__all__ = ["CONDITIONER_INPUTS", "FLOWS", "IAF", "VAE", "ConfPosterior", "NoFlow", "Planar",
-           "Sylvester", "VAEFit", "bernoulli_log_likelihood", "bjorck_orthonormalize", "elbo",
-           "fit_vae", "importance_nll", "is_estimate", "log_weights", "make_flow",
-           "warmup_beta"]
+__all__ = [
+    "CONDITIONER_INPUTS",
+    "FLOWS",
+    "IAF",
+    "OPTIMIZERS",
+    "VAE",
+    "ConfPosterior",
+    "NoFlow",
+    "Planar",
+    "Sylvester",
+    "VAEFit",
+    "adamax_step",
+    "bernoulli_log_likelihood",
+    "bjorck_orthonormalize",
+    "elbo",
+    "fit_vae",
+    "importance_nll",
+    "is_estimate",
+    "log_weights",
+    "make_flow",
+    "warmup_beta",
+]

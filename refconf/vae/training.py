@@ -1,8 +1,9 @@
-"""Training a flow-posterior VAE: minibatch Adam on the single-sample ELBO, KL warm-up,
+"""Training a flow-posterior VAE: minibatch Adamax on the single-sample ELBO, KL warm-up,
 early stopping on the validation ELBO (the protocol of van den Berg et al. 2018).
 
 Gradients come from autograd (the readable tier) through the whole model, flows
-included; the update is :func:`refconf.train.adam_step` on the flattened parameters
+included; the update is Adamax (:func:`adamax_step`, the Sylvester protocol's optimiser)
+or Adam (:func:`refconf.train.adam_step`) on the flattened parameters
 (:func:`refconf.params.flatten`).
 """
 
@@ -18,7 +19,9 @@ from ..params import flatten
 from ..train import adam_step
 from .elbo import elbo
 
-__all__ = ["VAEFit", "fit_vae", "warmup_beta"]
+__all__ = ["OPTIMIZERS", "VAEFit", "adamax_step", "fit_vae", "warmup_beta"]
+
+OPTIMIZERS = ("adamax", "adam")
 
 
 @dataclasses.dataclass
@@ -33,6 +36,27 @@ class VAEFit:
     best_epoch: int
     best_val_neg_elbo: float
     stopped_reason: str
+
+
+def adamax_step(x, g, m, u, step, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One Adamax update (Kingma and Ba 2015, Algorithm 2, the infinity-norm Adam):
+
+    ``m <- beta1 m + (1 - beta1) g``, ``u <- max(beta2 u, |g|)``,
+    ``x <- x - learning_rate / (1 - beta1^step) * m / (u + eps)``.
+
+    Returns new ``(x, m, u)``; the inputs are not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x, m, u = adamax_step(np.zeros(2), np.array([300.0, -0.01]), np.zeros(2),
+    ...                       np.zeros(2), step=1, learning_rate=0.1)
+    >>> np.round(x, 6)
+    array([-0.1,  0.1])
+    """
+    m = beta1 * m + (1.0 - beta1) * g
+    u = onp.maximum(beta2 * u, onp.abs(g))
+    return x - learning_rate / (1.0 - beta1 ** step) * m / (u + eps), m, u
 
 
 def warmup_beta(epoch, warmup):
@@ -50,7 +74,7 @@ def _validation(model, unflatten, vector, val, eps, batch_size):
 
 
 def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=5e-4,
-            warmup=100, patience=100, random_state=None, progress=False):
+            warmup=100, patience=100, optimizer="adamax", random_state=None, progress=False):
     """Maximise the ELBO of ``model`` on ``train``.
 
     Each step draws one ``eps ~ N(0, I)`` per datum and descends
@@ -68,10 +92,13 @@ def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=
     train, val : ndarray, (n, P), binary
     epochs, batch_size : int
     learning_rate : float
-        Adam's step size.
+        The optimiser's step size.
     warmup : int
         Epochs of the linear KL warm-up (0: none).
     patience : int or None
+    optimizer : {"adamax", "adam"}
+        :func:`adamax_step` (van den Berg et al.'s choice) or
+        :func:`refconf.train.adam_step`.
     random_state : seed of the batch order and the noise
     progress : bool
 
@@ -79,6 +106,9 @@ def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=
     -------
     VAEFit
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    update = adamax_step if optimizer == "adamax" else adam_step
     rng = onp.random.default_rng(random_state)
     vector, unflatten = flatten(params)
     moments = [onp.zeros_like(vector), onp.zeros_like(vector)]
@@ -100,7 +130,7 @@ def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=
                 reason = "non_finite"
                 break
             step += 1
-            vector, *moments = adam_step(vector, g, *moments, step, learning_rate)
+            vector, *moments = update(vector, g, *moments, step, learning_rate)
             total += float(loss) * len(batch)
         if reason == "non_finite":
             break
