@@ -216,7 +216,10 @@ class ConfPosterior(NoFlow):
     halves trading places between steps; a conditioner MLP of ``z1`` (``"z1"``) or of
     ``[z1, h]`` with the encoder features (``"z1+h"``, amortised) outputs the ``m``
     spectra, ``m`` scales and the shift
-    (:func:`refconf.bijectors.coupling.step_parameters`, ``spectrum="exp"``), and
+    (:func:`refconf.bijectors.coupling.step_parameters`, ``spectrum="exp"``), bounded
+    (choice): kernel outputs ``tanh(o) / d2``, so every eigenvalue has ``|log|W|| <= 1``,
+    and scale outputs ``tanh(o)``, so ``s`` lies in ``[1/e, e]`` (unbounded, one Adam
+    step can make the 4 m stacked S-Log gates overflow), and
     :func:`refconf.bijectors.coupling.conf_step` updates ``z2``. The S-Log scales
     ``a, a'`` are global. The conditioner's last layer starts at zero: every step starts
     as the identity.
@@ -240,6 +243,14 @@ class ConfPosterior(NoFlow):
                  "log_alpha": onp.zeros(self.m), "log_alpha_prime": onp.zeros(self.m)}
                 for _ in range(self.steps)]
 
+    def _bounded(self, out):
+        """The kernel blocks as ``tanh(o) / d2`` (every DFT bin of their rfft then has
+        ``|log|W|| <= 1``) and the scale blocks as ``tanh(o)`` (``s`` in ``[1/e, e]``); the
+        shift as it is."""
+        n = self.m * self.d2
+        return np.concatenate([np.tanh(out[:, :n]) / self.d2, np.tanh(out[:, n: 2 * n]),
+                               out[:, 2 * n:]], axis=1)
+
     def forward(self, params, amortised, h, z):
         log_det = 0.0
         for k, step in enumerate(params):
@@ -249,7 +260,7 @@ class ConfPosterior(NoFlow):
                 base, update = z[:, : self.d1], z[:, self.d1:]
             inputs = base if self.conditioner_input == "z1" else np.concatenate([base, h], axis=1)
             out = mlp(step["conditioner"], inputs, "relu")
-            w, s, t = step_parameters(out, self.m, self.d2, "circular", "exp")
+            w, s, t = step_parameters(self._bounded(out), self.m, self.d2, "circular", "exp")
             update, step_log_det = conf_step(update, w, s, t, np.exp(step["log_alpha"]),
                                              np.exp(step["log_alpha_prime"]), "circular",
                                              overflow="inf")

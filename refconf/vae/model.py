@@ -1,9 +1,12 @@
-"""A VAE with a Bernoulli likelihood and a flow posterior: MLP encoder and decoder.
+"""A VAE with a Bernoulli likelihood and a flow posterior: MLP or gated-convolution encoder
+and decoder.
 
-The encoder maps ``x`` (``P`` binary pixels) through an MLP to the features ``h``
-(``F = hidden[-1]`` units, ReLU), and ``h`` linearly to the Gaussian's mean ``mu``, its
+The encoder maps ``x`` (``P`` binary pixels) to the features ``h``: an MLP (``F =
+hidden[-1]`` units, ReLU), or van den Berg et al.'s gated convolutions for 28 x 28 images
+(``F = 256``, :mod:`refconf.vae.networks`); ``h`` maps linearly to the Gaussian's mean ``mu``, its
 variance ``softplus(.)`` (as in van den Berg et al.'s code) and the flow's amortised
-parameters. The decoder maps ``z`` through an MLP to the Bernoulli logits. The ELBO and
+parameters. The decoder maps ``z`` through an MLP (or gated transposed convolutions) to
+the Bernoulli logits. The ELBO and
 the importance weights are in :mod:`refconf.vae.elbo`.
 """
 
@@ -14,8 +17,11 @@ import numpy as onp
 
 from ..conditioners import mlp, mlp_init
 from .flows import make_flow
+from .networks import FEATURES, SIDE, gated_decoder, gated_encoder, init_gated
 
-__all__ = ["VAE"]
+__all__ = ["ARCHITECTURES", "VAE"]
+
+ARCHITECTURES = ("mlp", "gated_conv")
 
 _MIN_VARIANCE = 1e-6
 
@@ -47,6 +53,9 @@ class VAE:
         Flow steps ``K``.
     flow_options : dict
         Passed to :func:`refconf.vae.flows.make_flow`.
+    architecture : {"mlp", "gated_conv"}
+        ``"gated_conv"``: the Sylvester paper's networks (``data_dim`` 784; ``hidden``
+        unused).
     """
 
     data_dim: int
@@ -55,6 +64,12 @@ class VAE:
     flow: str = "vae"
     steps: int = 4
     flow_options: dict = dataclasses.field(default_factory=dict)
+    architecture: str = "mlp"
+
+    @property
+    def features(self):
+        """``F``, the width of the encoder's features ``h``."""
+        return FEATURES if self.architecture == "gated_conv" else self.hidden[-1]
 
     def __post_init__(self):
         for name in ("data_dim", "latent", "steps"):
@@ -63,26 +78,37 @@ class VAE:
                 raise ValueError(f"VAE: {name} must be a positive integer, got {value!r}")
         if not self.hidden or any(not isinstance(w, int) or w < 1 for w in self.hidden):
             raise ValueError(f"VAE: hidden must be positive widths, got {self.hidden!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"VAE: architecture must be one of {ARCHITECTURES}, got "
+                             f"{self.architecture!r}")
+        if self.architecture == "gated_conv" and self.data_dim != SIDE * SIDE:
+            raise ValueError(f"VAE: the gated convolutions take 28 x 28 images (data_dim "
+                             f"784), got data_dim {self.data_dim}")
         object.__setattr__(self, "posterior_flow", make_flow(
-            self.flow, self.latent, self.hidden[-1], self.steps, **self.flow_options))
+            self.flow, self.latent, self.features, self.steps, **self.flow_options))
 
     def init_params(self, random_state=None):
         """Glorot-uniform MLPs, zero biases; the amortised head starts small."""
         rng = onp.random.default_rng(random_state)
-        F, D = self.hidden[-1], self.latent
-        params = {
-            "encoder": mlp_init(self.data_dim, self.hidden[:-1], F, rng, zero_output=False),
-            "mean": _linear_init(rng, F, D), "variance": _linear_init(rng, F, D),
-            "decoder": mlp_init(D, self.hidden[::-1], self.data_dim, rng, zero_output=False),
-            "flow": self.posterior_flow.init_params(rng),
-        }
+        F, D = self.features, self.latent
+        if self.architecture == "gated_conv":
+            encoder, decoder = init_gated(rng, D)
+        else:
+            encoder = mlp_init(self.data_dim, self.hidden[:-1], F, rng, zero_output=False)
+            decoder = mlp_init(D, self.hidden[::-1], self.data_dim, rng, zero_output=False)
+        params = {"encoder": encoder, "mean": _linear_init(rng, F, D),
+                  "variance": _linear_init(rng, F, D), "decoder": decoder,
+                  "flow": self.posterior_flow.init_params(rng)}
         if self.posterior_flow.amortised_size:
             params["amortised"] = _linear_init(rng, F, self.posterior_flow.amortised_size, 0.1)
         return params
 
     def encode(self, params, x):
         """``(mu, sigma, amortised, h)`` of a batch ``x`` (``B x P``)."""
-        h = np.maximum(mlp(params["encoder"], x, "relu"), 0.0)
+        if self.architecture == "gated_conv":
+            h = gated_encoder(params["encoder"], x)
+        else:
+            h = np.maximum(mlp(params["encoder"], x, "relu"), 0.0)
         mu = _linear(params["mean"], h)
         sigma = np.sqrt(np.logaddexp(0.0, _linear(params["variance"], h)) + _MIN_VARIANCE)
         amortised = _linear(params["amortised"], h) if "amortised" in params else None
@@ -90,4 +116,6 @@ class VAE:
 
     def decode(self, params, z):
         """Bernoulli logits ``(B, P)`` of ``p(x|z)``."""
+        if self.architecture == "gated_conv":
+            return gated_decoder(params["decoder"], z)
         return mlp(params["decoder"], z, "relu")
