@@ -194,3 +194,18 @@ def test_bad_arguments_are_refused():
                 np.zeros((2, 10)), epochs=1, optimizer="sgd")
     with pytest.raises(ValueError, match="samples must be a positive integer"):
         importance_nll(VAE(10, 2, (4,)), VAE(10, 2, (4,)).init_params(0), np.zeros((2, 10)), 0)
+
+
+def test_non_finite_batches_are_skipped_and_counted():
+    rng = np.random.default_rng(4)
+    x = (rng.random((40, 6)) < 0.5).astype(float)
+    bad = x.copy()
+    bad[0, 0] = np.nan  # one batch of four gives a NaN loss
+    model = VAE(6, 2, (4,), "planar", 1)
+    fitted = fit_vae(model, model.init_params(0), bad, x[:10], epochs=2, batch_size=10,
+                     warmup=0, optimizer="adam", clip_norm=1.0, random_state=0)
+    assert fitted.stopped_reason == "completed" and fitted.skipped_steps == 2
+    assert [h["skipped"] for h in fitted.history] == [1, 1]
+    stopped = fit_vae(model, model.init_params(0), np.full((20, 6), np.nan), x[:10], epochs=2,
+                      batch_size=10, random_state=0)
+    assert stopped.stopped_reason == "non_finite" and stopped.history == []

@@ -34,6 +34,9 @@ def add_options(parser):
     group.add_argument("--optimizer", choices=("adamax", "adam"),
                        help="unset: adamax (MNIST, Caltech, the Sylvester protocol), adam "
                             "(digits)")
+    group.add_argument("--architecture", choices=("mlp", "gated_conv"),
+                       help="encoder and decoder; unset: mlp (gated_conv: the Sylvester "
+                            "paper's gated convolutions, 28x28 images only; slow on a CPU)")
     group.add_argument("--conditioner-input", choices=("z1+h", "z1"), default="z1+h",
                        help="what CONF's conditioner sees: z1 and the encoder features "
                             "(amortised), or z1 alone")
@@ -53,6 +56,7 @@ def command(args, models, out):
         learning_rate=args.lr, patience=args.patience, steps=args.steps, hidden=args.hidden,
         m=args.m, latent=args.latent, warmup=args.warmup, samples=args.samples,
         conditioner_input=args.conditioner_input, optimizer=args.optimizer,
+        architecture=args.architecture,
         subsample=args.subsample, seed=args.seed,
         note=args.note, progress=not args.quiet, executor=args.executor, jobs=args.jobs,
         scheduler=args.scheduler)

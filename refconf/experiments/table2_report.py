@@ -55,6 +55,14 @@ def _paper_cell(value):
     return NONE if value is None else _cell(*value)
 
 
+def _architecture(h, d):
+    if h["architecture"] == "gated_conv":
+        return ("the gated-convolution encoder and decoder of van den Berg et al. (256 "
+                "features)")
+    return (f"MLP encoder {d['pixels']}→{'→'.join(map(str, h['hidden']))} and decoder the "
+            "reverse (ReLU; not the gated convolutions of van den Berg et al.)")
+
+
 def _protocol_lines(report):
     c = report["configuration"]
     lines = ["Protocol of this run:", ""]
@@ -65,14 +73,13 @@ def _protocol_lines(report):
         lines.append(
             f"- {name.upper()}: {d['binarisation']}; train/val/test {d['n_train']}/"
             f"{d['n_val']}/{d['n_test']}{sub}; NLL by importance sampling with S = "
-            f"{h['samples']} samples from q(z|x); MLP encoder {d['pixels']}→"
-            f"{'→'.join(map(str, h['hidden']))} and decoder the reverse (ReLU; not the "
-            f"gated convolutions of van den Berg et al.), Bernoulli likelihood, latent "
-            f"size {h['latent']}; flow count F = {h['steps']} (CONF: m = {h['m']} circular "
+            f"{h['samples']} samples from q(z|x); {_architecture(h, d)}, Bernoulli "
+            f"likelihood, latent size {h['latent']}; flow count F = {h['steps']} (CONF: "
+            f"m = {h['m']} circular "
             f"(DFT) convolution layers per step, conditioner input {c['conditioner_input']}, "
-            f"one hidden layer of {h['hidden'][-1]}, exp spectrum; O-SNF: M = "
+            f"one hidden layer of {h['hidden'][-1]}, exp spectrum, bounded outputs; O-SNF: M = "
             f"{h['bottleneck']}, Björck orthogonalisation); {h['optimizer'].capitalize()} lr "
-            f"{h['learning_rate']:g}, "
+            f"{h['learning_rate']:g}, gradients clipped to norm {h['clip_norm']}, "
             f"batch {h['batch_size']}, KL warm-up {h['warmup']} epochs, at most "
             f"{h['epochs']} epochs, early stopping on the validation -ELBO with patience "
             f"{h['patience']}.")

@@ -16,7 +16,7 @@ from autograd import value_and_grad
 from tqdm.auto import tqdm
 
 from ..params import flatten
-from ..train import adam_step
+from ..train import adam_step, clip_by_global_norm
 from .elbo import elbo
 
 __all__ = ["OPTIMIZERS", "VAEFit", "adamax_step", "fit_vae", "warmup_beta"]
@@ -28,14 +28,16 @@ OPTIMIZERS = ("adamax", "adam")
 class VAEFit:
     """What :func:`fit_vae` returns: the best-validation ``params``, the per-epoch
     ``history`` (``epoch``, ``beta``, ``train_loss`` (the warm-up objective),
-    ``val_neg_elbo``), ``best_epoch``, ``best_val_neg_elbo`` and ``stopped_reason``
-    (``"completed"``, ``"early_stopping"`` or ``"non_finite"``)."""
+    ``val_neg_elbo``, ``skipped``), ``best_epoch``, ``best_val_neg_elbo``,
+    ``stopped_reason`` (``"completed"``, ``"early_stopping"`` or ``"non_finite"``) and
+    ``skipped_steps`` (batches whose loss or gradient was not finite, skipped)."""
 
     params: object
     history: list
     best_epoch: int
     best_val_neg_elbo: float
     stopped_reason: str
+    skipped_steps: int = 0
 
 
 def adamax_step(x, g, m, u, step, learning_rate, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -74,7 +76,8 @@ def _validation(model, unflatten, vector, val, eps, batch_size):
 
 
 def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=5e-4,
-            warmup=100, patience=100, optimizer="adamax", random_state=None, progress=False):
+            warmup=100, patience=100, optimizer="adamax", clip_norm=None, random_state=None,
+            progress=False):
     """Maximise the ELBO of ``model`` on ``train``.
 
     Each step draws one ``eps ~ N(0, I)`` per datum and descends
@@ -82,8 +85,9 @@ def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=
     :func:`warmup_beta`. After each epoch the ``-ELBO`` (``beta = 1``) on ``val`` with
     fixed noise decides early stopping: stop after ``patience`` epochs without a new best,
     counted once the warm-up is over (as van den Berg et al.'s code does), and return the
-    best parameters. A non-finite loss stops training
-    and returns the best parameters so far.
+    best parameters. A batch whose loss or gradient is not finite (a posterior sample
+    overflowing a flow) is skipped and counted; an epoch in which half the batches are
+    skipped stops training, returning the best parameters so far.
 
     Parameters
     ----------
@@ -99,6 +103,9 @@ def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=
     optimizer : {"adamax", "adam"}
         :func:`adamax_step` (van den Berg et al.'s choice) or
         :func:`refconf.train.adam_step`.
+    clip_norm : float, optional
+        Rescale each gradient to this global norm if larger
+        (:func:`refconf.train.clip_by_global_norm`).
     random_state : seed of the batch order and the noise
     progress : bool
 
@@ -119,24 +126,29 @@ def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=
     step_fn = value_and_grad(objective)
     val_eps = rng.standard_normal((len(val), model.latent))
     best = (0, _validation(model, unflatten, vector, val, val_eps, batch_size), vector)
-    history, reason, step, waited = [], "completed", 0, 0
+    history, reason, step, waited, skipped_total = [], "completed", 0, 0, 0
     for epoch in tqdm(range(1, epochs + 1), disable=not progress, desc="epochs"):
-        beta, started, total = warmup_beta(epoch, warmup), time.perf_counter(), 0.0
-        for batch in onp.array_split(rng.permutation(len(train)),
-                                     max(1, len(train) // batch_size)):
+        beta, started, total, rows = warmup_beta(epoch, warmup), time.perf_counter(), 0.0, 0
+        batches = onp.array_split(rng.permutation(len(train)), max(1, len(train) // batch_size))
+        skipped = 0
+        for batch in batches:
             loss, g = step_fn(vector, train[batch], rng.standard_normal(
                 (len(batch), model.latent)), beta)
             if not (onp.isfinite(loss) and onp.all(onp.isfinite(g))):
-                reason = "non_finite"
-                break
+                skipped += 1
+                continue
             step += 1
+            g, _ = clip_by_global_norm(g, clip_norm)
             vector, *moments = update(vector, g, *moments, step, learning_rate)
-            total += float(loss) * len(batch)
-        if reason == "non_finite":
+            total, rows = total + float(loss) * len(batch), rows + len(batch)
+        skipped_total += skipped
+        if 2 * skipped >= len(batches):
+            reason = "non_finite"
             break
         val_loss = _validation(model, unflatten, vector, val, val_eps, batch_size)
-        history.append({"epoch": epoch, "beta": beta, "train_loss": total / len(train),
-                        "val_neg_elbo": val_loss, "seconds": time.perf_counter() - started})
+        history.append({"epoch": epoch, "beta": beta, "train_loss": total / rows,
+                        "val_neg_elbo": val_loss, "skipped": skipped,
+                        "seconds": time.perf_counter() - started})
         if onp.isfinite(val_loss) and val_loss < best[1]:
             best, waited = (epoch, val_loss, vector), 0
         else:
@@ -144,4 +156,4 @@ def fit_vae(model, params, train, val, *, epochs, batch_size=100, learning_rate=
         if patience is not None and waited >= patience:
             reason = "early_stopping"
             break
-    return VAEFit(unflatten(best[2]), history, best[0], float(best[1]), reason)
+    return VAEFit(unflatten(best[2]), history, best[0], float(best[1]), reason, skipped_total)
