@@ -217,9 +217,10 @@ class ConfPosterior(NoFlow):
     ``[z1, h]`` with the encoder features (``"z1+h"``, amortised) outputs the ``m``
     spectra, ``m`` scales and the shift
     (:func:`refconf.bijectors.coupling.step_parameters`, ``spectrum="exp"``), bounded
-    (choice): kernel outputs ``tanh(o) / d2``, so every eigenvalue has ``|log|W|| <= 1``,
-    and scale outputs ``tanh(o)``, so ``s`` lies in ``[1/e, e]`` (unbounded, one Adam
-    step can make the 4 m stacked S-Log gates overflow), and
+    (choice): kernel outputs ``tanh(o) / (m d2)``, so every eigenvalue has
+    ``|log|W|| <= 1/m``, and scale outputs ``tanh(o) / m``, so ``|log s| <= 1/m`` (a
+    combined layer grows like ``|u|^(s a'/a)``: unbounded, a few Adam steps make the
+    ``K m`` stacked layers overflow), and
     :func:`refconf.bijectors.coupling.conf_step` updates ``z2``. The S-Log scales
     ``a, a'`` are global. The conditioner's last layer starts at zero: every step starts
     as the identity.
@@ -244,12 +245,13 @@ class ConfPosterior(NoFlow):
                 for _ in range(self.steps)]
 
     def _bounded(self, out):
-        """The kernel blocks as ``tanh(o) / d2`` (every DFT bin of their rfft then has
-        ``|log|W|| <= 1``) and the scale blocks as ``tanh(o)`` (``s`` in ``[1/e, e]``); the
-        shift as it is."""
+        """The kernel blocks as ``tanh(o) / (m d2)`` (every DFT bin of their rfft then has
+        ``|log|W|| <= 1/m``) and the scale blocks as ``tanh(o) / m`` (``log s`` in
+        ``[-1/m, 1/m]``): a whole step's gains are bounded as one layer's would be by 1;
+        the shift as it is."""
         n = self.m * self.d2
-        return np.concatenate([np.tanh(out[:, :n]) / self.d2, np.tanh(out[:, n: 2 * n]),
-                               out[:, 2 * n:]], axis=1)
+        return np.concatenate([np.tanh(out[:, :n]) / (self.m * self.d2),
+                               np.tanh(out[:, n: 2 * n]) / self.m, out[:, 2 * n:]], axis=1)
 
     def forward(self, params, amortised, h, z):
         log_det = 0.0
