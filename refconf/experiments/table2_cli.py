@@ -66,5 +66,8 @@ def command(args, models, out):
     return 0
 
 
-DATASETS_HELP = f"table2: some of {' '.join(TABLE2_DATASETS)}"
-MODELS_HELP = f"table2: some of {' '.join(TABLE2_MODELS)} (default: all)"
+DATASETS_HELP = (f"table2: some of {' '.join(TABLE2_DATASETS)}, from --data-dir holding "
+                 "binarized_mnist_{train,valid,test}.amat and/or "
+                 "caltech101_silhouettes_28_split1.mat")
+MODELS_HELP = (f"table2: some of {' '.join(TABLE2_MODELS)}, all five when unset; the "
+               "default below is table1's")
