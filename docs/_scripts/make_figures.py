@@ -505,6 +505,52 @@ def padding(quick=False):
 
 
 # ---------------------------------------------------------------------------------------
+# Theory: flow posteriors
+# ---------------------------------------------------------------------------------------
+
+@figure
+def flow_posteriors(quick=False):
+    """Importance-sampled log p(x) against S on a linear-Gaussian model: from the ELBO up
+    to the exact marginal, with the delta-method standard error."""
+    from scipy.stats import norm
+
+    from refconf.vae import is_estimate
+
+    rng = _rng(3)
+    a, s, c, v = 1.5, 0.7, 0.2, 0.8  # p(x|z) = N(a z, s^2), q(z|x) = N(c x, v)
+    x = np.array([2.2])
+    exact = norm.logpdf(x, 0.0, np.hypot(a, s))[0]
+    sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] if not quick else [1, 4, 16, 64]
+    repeats = 50 if quick else 400
+
+    def log_w(eps):
+        z = c * x + np.sqrt(v) * eps
+        return norm.logpdf(x, a * z, s) + norm.logpdf(z) - norm.logpdf(z, c * x, np.sqrt(v))
+
+    means, spreads, reported = [], [], []
+    for S in sizes:
+        runs = [is_estimate(log_w(rng.normal(size=(S, 1)))) for _ in range(repeats)]
+        estimates = np.array([r[0][0] for r in runs])
+        means.append(estimates.mean())
+        spreads.append(estimates.std(ddof=1))
+        reported.append(np.mean([r[1][0] for r in runs]))
+    elbo = log_w(rng.normal(size=(200000, 1))).mean()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.errorbar(sizes, means, yerr=spreads, fmt="o-", ms=3, capsize=2,
+                label="IS estimate: mean ± spread over repeats")
+    ax.plot(sizes, np.array(means) + np.array(reported), "k:", lw=0.8,
+            label="mean + reported standard error")
+    ax.axhline(exact, color="C2", label="exact log p(x)")
+    ax.axhline(elbo, color="C3", ls="--", label="ELBO")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="importance samples S", ylabel="log p(x) estimate (nats)",
+           title="log (1/S) sum w_s rises from the ELBO to log p(x) as S grows")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
 # Theory: gradients
 # ---------------------------------------------------------------------------------------
 

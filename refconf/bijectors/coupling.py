@@ -23,6 +23,7 @@ __all__ = [
     "conf_step",
     "conf_step_inverse",
     "split_sizes",
+    "step_parameters",
 ]
 
 KERNEL_KINDS = ("symmetric", "circular")
@@ -138,14 +139,7 @@ class ConvCoupling(HalfCoupling):
     def conditioner_outputs(self, base):
         """Eigenvalues (m, batch, bins), scales (m, batch, d2) and shift (batch, d2)."""
         out = self.engine.mlp(self.conditioner, base, self.activation)
-        xp = backend.namespace(out)
-        out = xp.reshape(out, tuple(np.shape(base)[:-1]) + (2 * self.m + 1, self.d_update))
-        o_w = xp.moveaxis(out[..., : self.m, :], -2, 0)
-        o_s = xp.moveaxis(out[..., self.m: 2 * self.m, :], -2, 0)
-        if self.kind == "circular":
-            o_w = spectral.circular_spectrum(o_w)
-        w = xp.exp(o_w) if self.spectrum == "exp" else 1.0 + o_w
-        return w, xp.exp(o_s), out[..., -1, :]
+        return step_parameters(out, self.m, self.d_update, self.kind, self.spectrum)
 
     # --- the map -------------------------------------------------------------------------
 
@@ -211,6 +205,31 @@ class ConvCoupling(HalfCoupling):
                  "log_alpha": g_alpha * self.alpha,
                  "log_alpha_prime": g_alpha_prime * self.alpha_prime}
         return join(g_base, g_x2, start, g_x1), grads
+
+
+def step_parameters(out, m, d_update, kind="symmetric", spectrum="raw"):
+    """The step's parameters from a conditioner output ``out`` of ``(2m + 1) d2`` numbers
+    per sample (:class:`ConvCoupling`): ``(w_hat, s, t)``.
+
+    ``out`` holds ``m`` kernel blocks ``o_w``, ``m`` scale blocks ``o_s`` and the shift
+    ``t``, each ``d2`` wide. ``w_hat = 1 + o_w`` (``"raw"``) or ``exp(o_w)`` (``"exp"``),
+    after an rfft for the circular kind (the spatial kernel ``delta + o_w``); ``s =
+    exp(o_s)``.
+
+    Returns
+    -------
+    w_hat : ndarray, (m, batch, d2) real or (m, batch, d2 // 2 + 1) complex
+    s : ndarray, (m, batch, d2)
+    t : ndarray, (batch, d2)
+    """
+    xp = backend.namespace(out)
+    out = xp.reshape(out, tuple(np.shape(out)[:-1]) + (2 * m + 1, d_update))
+    o_w = xp.moveaxis(out[..., :m, :], -2, 0)
+    o_s = xp.moveaxis(out[..., m: 2 * m, :], -2, 0)
+    if kind == "circular":
+        o_w = spectral.circular_spectrum(o_w)
+    w = xp.exp(o_w) if spectrum == "exp" else 1.0 + o_w
+    return w, xp.exp(o_s), out[..., -1, :]
 
 
 def _engine(engine):

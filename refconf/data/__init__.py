@@ -6,6 +6,7 @@ pandas and h5py (``pip install refconf[data]``) are needed only to read the GAS,
 and BSDS300 files of the MAF release; everything else needs the core dependencies.
 """
 
+from .binarized import load_binarized_digits, load_binarized_mnist, load_caltech_silhouettes
 from .digits import DIGITS_LOG_DET_SCALING, digits_nll_raw, load_digits, load_digits_logit
 from .images import dequantize_logit, load_cifar10, load_mnist, read_idx, write_idx
 from .padding import PADDING_MODES, noise_padding_log_density, pad_for_equal_split
@@ -24,6 +25,9 @@ __all__ = [
     "convert_uci",
     "dequantize_logit",
     "digits_nll_raw",
+    "load_binarized_digits",
+    "load_binarized_mnist",
+    "load_caltech_silhouettes",
     "load_cifar10",
     "load_digits",
     "load_digits_logit",

@@ -21,7 +21,10 @@ The modules, by what they do:
   per-trial result files;
 - :mod:`~refconf.experiments.report`: Markdown, CSV and JSON;
 - :mod:`~refconf.experiments.table1`: the Table 1 run;
-- :mod:`~refconf.experiments.cli`: the ``reproduce`` command.
+- :mod:`~refconf.experiments.cli`: the ``reproduce`` command;
+- :mod:`~refconf.experiments.table2`, :mod:`~refconf.experiments.table2_report` and
+  :mod:`~refconf.experiments.table2_cli`: the paper's Table 2 (VAEs whose posterior is a
+  flow) on the same runner, ``refconf reproduce table2``.
 """
 
 from .cli import register
@@ -38,11 +41,40 @@ from .data import PADDING_CHOICES, TABLE1_DATASETS, DataSource, dataset_padding
 from .report import CSV_FIXED_COLUMNS, PAPER_CITATION, PAPER_TABLE1, format_csv, format_markdown
 from .runner import EXECUTORS, RunnerOptions, TrialStore, run_trials
 from .table1 import reproduce_table1, run_table1
+from .table2 import TABLE2_DATASETS, TABLE2_MODELS, reproduce_table2
+from .table2_report import PAPER_TABLE2
 from .trials import MODELS, ModelEntry, TrialSpec, estimator_model
 
-__all__ = ["CONFIG_FILE", "CSV_FIXED_COLUMNS", "EXECUTORS", "MODELS", "PADDING_CHOICES",
-           "PAPER_CITATION", "PAPER_TABLE1", "TABLE1_DATASETS", "TABLE1_MODELS", "DataSource",
-           "ModelEntry", "Overrides", "RunnerOptions", "Table1Config", "TrialSpec",
-           "TrialStore", "dataset_padding", "estimator_model", "format_csv", "format_markdown",
-           "load_config", "register", "reproduce_table1", "resolve_hyperparameters",
-           "run_table1", "run_trials", "validate_config"]
+__all__ = [
+    "CONFIG_FILE",
+    "CSV_FIXED_COLUMNS",
+    "EXECUTORS",
+    "MODELS",
+    "PADDING_CHOICES",
+    "PAPER_CITATION",
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
+    "TABLE1_DATASETS",
+    "TABLE1_MODELS",
+    "TABLE2_DATASETS",
+    "TABLE2_MODELS",
+    "DataSource",
+    "ModelEntry",
+    "Overrides",
+    "RunnerOptions",
+    "Table1Config",
+    "TrialSpec",
+    "TrialStore",
+    "dataset_padding",
+    "estimator_model",
+    "format_csv",
+    "format_markdown",
+    "load_config",
+    "register",
+    "reproduce_table1",
+    "reproduce_table2",
+    "resolve_hyperparameters",
+    "run_table1",
+    "run_trials",
+    "validate_config",
+]

@@ -17,9 +17,16 @@ from .data import PADDING_CHOICES, TABLE1_DATASETS
 from .report import OUTPUTS, format_markdown
 from .runner import EXECUTORS
 from .table1 import reproduce_table1
+from .table2_cli import DATASETS_HELP, MODELS_HELP
+from .table2_cli import add_options as add_table2_options
+from .table2_cli import command as table2_command
 from .trials import MODELS
 
 __all__ = ["main", "register"]
+
+# defaults of Table 1, recognised by identity: table2 then applies its own
+_TABLE1_MODELS = list(TABLE1_MODELS)
+_TABLE1_OUT = "reports/table1"
 
 
 def _widths(text):
@@ -35,6 +42,9 @@ def _widths(text):
 def _command(args):
     """Run the command; errors reach the one error path of :func:`refconf.cli_support.run_handler`
     (a bad argument, missing data or a refused resume is one line on stderr, exit code 2)."""
+    if args.target == "table2":
+        return table2_command(args, None if args.models is _TABLE1_MODELS else args.models,
+                              None if args.out is _TABLE1_OUT else args.out)
     report = reproduce_table1(
         args.data_dir, datasets=args.datasets, models=args.models, trials=args.trials,
         subsample=args.subsample, padding=args.padding, out=args.out, config=args.config,
@@ -56,9 +66,10 @@ def _add_data_options(parser):
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
                         help=f"some of {' '.join(TABLE1_DATASETS)}; unset: the MAF sets found "
                              "under --data-dir (none found is an error), digits and every "
-                             "toy set")
-    parser.add_argument("--models", nargs="+", default=list(TABLE1_MODELS), metavar="NAME",
-                        help=f"some of {' '.join(MODELS)}")
+                             f"toy set; {DATASETS_HELP} (unset: digits and the sets "
+                             "found under --data-dir)")
+    parser.add_argument("--models", nargs="+", default=_TABLE1_MODELS, metavar="NAME",
+                        help=f"some of {' '.join(MODELS)}; {MODELS_HELP}")
     parser.add_argument("--trials", type=int, default=3,
                         help="trials per model and dataset; trial k uses seed SEED + k")
     parser.add_argument("--subsample", type=int, metavar="N",
@@ -118,11 +129,15 @@ def register(subparsers):
                     f"come from refconf/{CONFIG_FILE} (the paper gives none for CONF; they "
                     "start from MAF's protocol); --config merges a user file over it and the "
                     "flags below override both.")
-    parser.add_argument("target", choices=["table1"], help="what to reproduce")
+    parser.add_argument("target", choices=["table1", "table2"],
+                        help="what to reproduce: table1 (density estimation) or table2 "
+                             "(VAE posteriors, refconf.experiments.table2)")
     _add_data_options(parser)
-    parser.add_argument("--out", default="reports/table1", help="output folder")
+    parser.add_argument("--out", default=_TABLE1_OUT,
+                        help="output folder (table2: unset, reports/table2)")
     _add_overrides(parser)
     _add_runner_options(parser)
+    add_table2_options(parser)
     parser.add_argument("--note", help="a line shown above the table (e.g. what the data are)")
     parser.add_argument("--save-models", action="store_true",
                         help="also save every trained model under OUT/models/")

@@ -18,7 +18,7 @@ from ..storage import atomic_write
 from .trials import MODELS
 
 __all__ = ["CSV_FIXED_COLUMNS", "OUTPUTS", "PADDING_LABELS", "PAPER_CITATION", "PAPER_TABLE1",
-           "format_csv", "format_markdown", "summary", "write_json", "write_report"]
+           "format_csv", "format_markdown", "summary", "write_json", "write_report", "write_text"]
 
 PAPER_CITATION = (
     "M. Karami, J. Sohl-Dickstein, L. Dinh, D. Duckworth and D. Schuurmans, \"Symmetric "
@@ -84,22 +84,23 @@ def summary(values):
     return float(onp.mean(finite)), two_std
 
 
-def _write_text(path, text):
+def write_text(path, text):
+    """Write ``text`` as UTF-8, atomically."""
     with atomic_write(path) as f:
         f.write(text.encode("utf-8"))
 
 
 def write_json(path, document):
     """Write ``document`` as indented JSON (no NaN), atomically."""
-    _write_text(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+    write_text(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
 
 
 def write_report(out, report):
     """Write ``results.json``, ``results.csv`` and ``table1.md`` of ``report`` into the
     folder ``out``, each atomically."""
     write_json(os.path.join(out, "results.json"), report)
-    _write_text(os.path.join(out, "results.csv"), format_csv(report))
-    _write_text(os.path.join(out, "table1.md"), format_markdown(report))
+    write_text(os.path.join(out, "results.csv"), format_csv(report))
+    write_text(os.path.join(out, "table1.md"), format_markdown(report))
 
 
 CSV_FIXED_COLUMNS = ("model", "dataset", "D", "D_model", "padding", "trials", "mean",

@@ -30,8 +30,8 @@ import sys
 from joblib import cpu_count
 from tqdm.auto import tqdm
 
-from ..version import __version__
 from ..storage import atomic_write
+from ..version import __version__
 from .trials import MODELS, run_trial
 
 __all__ = ["EXECUTORS", "RunnerOptions", "Task", "TrialStore", "run_trials"]
@@ -222,7 +222,7 @@ def trial_line(spec, record):
             f"{record['seconds']:.1f} s)")
 
 
-def run_trials(tasks, options=None, store=None, save=None, log=print):
+def run_trials(tasks, options=None, store=None, save=None, log=print, describe=trial_line):
     """Run every task of ``tasks`` (:class:`Task`) that ``store`` has no result for.
 
     Parameters
@@ -239,6 +239,9 @@ def run_trials(tasks, options=None, store=None, save=None, log=print):
         result is stored.
     log : callable
         Receives one line per trial.
+    describe : callable
+        ``describe(spec, record)``: the line of a finished trial (default
+        :func:`trial_line`, Table 1's).
 
     Returns
     -------
@@ -265,6 +268,6 @@ def run_trials(tasks, options=None, store=None, save=None, log=print):
             if store is not None:
                 store.save(task.spec, result["record"])
             records[id(task)] = result["record"]
-            log(trial_line(task.spec, result["record"]))
+            log(describe(task.spec, result["record"]))
             bar.update()
     return [records[id(task)] for task in tasks]

@@ -15,8 +15,8 @@ import time
 
 from tqdm.auto import tqdm
 
-from ..version import __version__
 from ..params import save_model
+from ..version import __version__
 from .config import TABLE1_MODELS, Overrides, Table1Config
 from .data import load_datasets
 from .report import (
