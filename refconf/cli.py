@@ -8,6 +8,7 @@ are written atomically. Any error ends with a one-line reason on stderr and exit
 """
 
 import argparse
+import math
 import os
 import sys
 
@@ -43,41 +44,26 @@ def _progress(total, quiet, unit):
 # --- argument types and the parser ---------------------------------------------------------
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(convert, ok, expected):
+    """An argparse ``type``: ``convert(text)``, refused with "expected <expected>" unless it
+    converts and ``ok(value)`` holds."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
-    return value
-
-
-def _decay(text):
-    value = _positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
+_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
+_seed = _number(int, lambda v: v >= 0, "a non-negative integer")
+_positive_float = _number(float, lambda v: 0 < v < math.inf, "a finite positive number")
+_decay = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+_fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+_non_negative_float = _number(float, lambda v: 0 <= v < math.inf, "a finite number >= 0")
 
 
 def _hidden(text):
@@ -116,26 +102,6 @@ def _add_demo(sub):
     demo.add_argument("--quick", action="store_true", help="tiny settings (a smoke run)")
     _seed_option(demo, "the data and the models")
     demo.set_defaults(handler=_demo)
-
-
-def _fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
 
 
 def _estimator_defaults():
