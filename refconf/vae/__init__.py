@@ -3,7 +3,7 @@
 - :mod:`~refconf.vae.flows`: the amortised posterior flows (none, planar, IAF,
   orthogonal Sylvester, CONF);
 - :mod:`~refconf.vae.model`: the VAE (MLP encoder and decoder, Bernoulli likelihood);
-- :mod:`~refconf.vae.elbo`: the ELBO and the importance-sampled NLL;
+- :mod:`~refconf.vae.bounds`: the ELBO and the importance-sampled NLL;
 - :mod:`~refconf.vae.training`: Adamax (or Adam) with KL warm-up and early stopping on the
   validation ELBO.
 
@@ -11,7 +11,7 @@ The conventions (the log-det's sign in ``q(z|x)``, importance sampling) are in
 docs/theory/flow-posteriors.md.
 """
 
-from .elbo import bernoulli_log_likelihood, elbo, importance_nll, is_estimate, log_weights
+from .bounds import bernoulli_log_likelihood, elbo, importance_nll, is_estimate, log_weights
 from .flows import (
     CONDITIONER_INPUTS,
     FLOWS,

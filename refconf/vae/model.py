@@ -7,7 +7,7 @@ hidden[-1]`` units, ReLU), or van den Berg et al.'s gated convolutions for 28 x 
 variance ``softplus(.)`` (as in van den Berg et al.'s code) and the flow's amortised
 parameters. The decoder maps ``z`` through an MLP (or gated transposed convolutions) to
 the Bernoulli logits. The ELBO and
-the importance weights are in :mod:`refconf.vae.elbo`.
+the importance weights are in :mod:`refconf.vae.bounds`.
 """
 
 import dataclasses

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from ..params import flatten
 from ..train import adam_step, clip_by_global_norm
-from .elbo import elbo
+from .bounds import elbo
 
 __all__ = ["OPTIMIZERS", "VAEFit", "adamax_step", "fit_vae", "warmup_beta"]
 
