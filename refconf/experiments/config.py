@@ -11,12 +11,10 @@ say. A user file (``--config``) is merged over it; command-line flags override b
 import copy
 import dataclasses
 import json
-import math
 import os
 from importlib import resources
 
-import numpy as onp
-
+from ..checks import is_finite_real, is_integer
 from ..data import UCI_DATASETS
 from .data import (
     DATA_KEYS,
@@ -41,36 +39,27 @@ RESERVED_MODEL_KEYS = ("dim", "random_state")
 _SECTIONS = ("training", "architecture", "models")
 
 
-def _is_integer(value):
-    return isinstance(value, (int, onp.integer)) and not isinstance(value, (bool, onp.bool_))
-
-
-def _is_number(value):
-    return (isinstance(value, (int, float, onp.integer, onp.floating))
-            and not isinstance(value, (bool, onp.bool_)) and math.isfinite(value))
-
-
 def _positive_int(value, name, allow_none=False):
     if allow_none and value is None:
         return None
-    if not _is_integer(value) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 # training and architecture values: name -> (check, what is expected)
 _VALUE_CHECKS = {
-    "epochs": (lambda v: _is_integer(v) and v >= 1, "a positive integer"),
-    "batch_size": (lambda v: _is_integer(v) and v >= 1, "a positive integer"),
-    "learning_rate": (lambda v: _is_number(v) and v > 0, "a finite number > 0"),
-    "lr_decay": (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    "patience": (lambda v: v is None or (_is_integer(v) and v >= 1),
+    "epochs": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
+    "batch_size": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
+    "learning_rate": (lambda v: is_finite_real(v) and v > 0, "a finite number > 0"),
+    "lr_decay": (lambda v: is_finite_real(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "patience": (lambda v: v is None or (is_integer(v) and v >= 1),
                  "a positive integer or null (no early stopping)"),
-    "clip_norm": (lambda v: v is None or (_is_number(v) and v > 0),
+    "clip_norm": (lambda v: v is None or (is_finite_real(v) and v > 0),
                   "a finite number > 0 or null (no clipping)"),
-    "steps": (lambda v: _is_integer(v) and v >= 1, "a positive integer"),
+    "steps": (lambda v: is_integer(v) and v >= 1, "a positive integer"),
     "hidden": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0
-               and all(_is_integer(h) and h >= 1 for h in v),
+               and all(is_integer(h) and h >= 1 for h in v),
                "a non-empty list of positive integers (conditioner widths)"),
 }
 
@@ -128,10 +117,10 @@ def _check_data_section(dataset, section, where):
     kind = data_kind(dataset)
     _check_keys(section, DATA_KEYS[kind], where)
     for key, value in section.items():
-        if key == "logit_lambda" and not (_is_number(value) and 0 < value < 0.5):
+        if key == "logit_lambda" and not (is_finite_real(value) and 0 < value < 0.5):
             raise ValueError(f"{where}: logit_lambda must be a number in (0, 0.5), "
                              f"got {value!r}")
-        if key.startswith("n_") and not (_is_integer(value) and value >= 2):
+        if key.startswith("n_") and not (is_integer(value) and value >= 2):
             raise ValueError(f"{where}: {key} must be an integer >= 2, got {value!r}")
 
 
@@ -351,7 +340,7 @@ class Overrides:
 
 
 def _check_seed(seed):
-    if not _is_integer(seed) or seed < 0:
+    if not is_integer(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 

@@ -1,18 +1,10 @@
 """The settings of :func:`refconf.train.fit`, grouped and checked once."""
 
 import dataclasses
-import math
-import numbers
+
+from ..checks import is_finite_real, is_integer
 
 __all__ = ["FitConfig"]
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,20 +40,20 @@ class FitConfig:
     def __post_init__(self):
         p = self
         checks = [
-            (_is_int(p.epochs) and p.epochs >= 1, "epochs", "an integer >= 1"),
-            (_is_int(p.batch_size) and p.batch_size >= 1, "batch_size", "an integer >= 1"),
-            (_is_real(p.learning_rate) and p.learning_rate > 0, "learning_rate",
+            (is_integer(p.epochs) and p.epochs >= 1, "epochs", "an integer >= 1"),
+            (is_integer(p.batch_size) and p.batch_size >= 1, "batch_size", "an integer >= 1"),
+            (is_finite_real(p.learning_rate) and p.learning_rate > 0, "learning_rate",
              "a finite number > 0"),
-            (_is_real(p.lr_decay) and 0 < p.lr_decay <= 1, "lr_decay",
+            (is_finite_real(p.lr_decay) and 0 < p.lr_decay <= 1, "lr_decay",
              "a number in (0, 1] (the learning rate is multiplied by it after each epoch)"),
-            (p.clip_norm is None or (_is_real(p.clip_norm) and p.clip_norm > 0), "clip_norm",
+            (p.clip_norm is None or (is_finite_real(p.clip_norm) and p.clip_norm > 0), "clip_norm",
              "None or a finite number > 0"),
-            (p.patience is None or (_is_int(p.patience) and p.patience >= 1), "patience",
+            (p.patience is None or (is_integer(p.patience) and p.patience >= 1), "patience",
              "None or an integer >= 1"),
-            (_is_real(p.min_delta) and p.min_delta >= 0, "min_delta", "a finite number >= 0"),
-            (_is_real(p.beta1) and 0 <= p.beta1 < 1, "beta1", "a number in [0, 1)"),
-            (_is_real(p.beta2) and 0 <= p.beta2 < 1, "beta2", "a number in [0, 1)"),
-            (_is_real(p.eps) and p.eps > 0, "eps", "a finite number > 0"),
+            (is_finite_real(p.min_delta) and p.min_delta >= 0, "min_delta", "a finite number >= 0"),
+            (is_finite_real(p.beta1) and 0 <= p.beta1 < 1, "beta1", "a number in [0, 1)"),
+            (is_finite_real(p.beta2) and 0 <= p.beta2 < 1, "beta2", "a number in [0, 1)"),
+            (is_finite_real(p.eps) and p.eps > 0, "eps", "a finite number > 0"),
             (p.on_non_finite in ("warn", "raise"), "on_non_finite", "'warn' or 'raise'"),
         ]
         for ok, name, expected in checks:
