@@ -16,6 +16,7 @@ dequantised pixel scale and ``bits/dim = test_nll / (D ln 2)``
 (``docs/theory/image-flows.md``).
 """
 
+import functools
 import json
 import math
 import os
@@ -33,7 +34,7 @@ from ..storage import atomic_write
 from ..train import fit
 from ..version import __version__
 from .data import Dataset
-from .runner import RunnerOptions, Task, TrialStore, run_trials
+from .runner import RunnerOptions, Task, TrialStore, run_trials, trial_line
 from .trials import MODELS, ModelEntry, TrialSpec
 
 __all__ = ["IMAGE_DATASETS", "IMAGE_MODELS", "image_flow_trial", "load_image_dataset",
@@ -121,9 +122,6 @@ IMAGE_MODELS = {
 _IMAGE_FLOWS = {"conf_image": {"coupling": "conf"},
                 "glow_image": {"coupling": "affine", "mixing": "1x1"},
                 "realnvp_image": {"coupling": "affine", "mixing": "reverse"}}
-# the runner's registry names every model it runs (its log lines)
-for _name in _IMAGE_FLOWS:
-    MODELS.setdefault(_name, IMAGE_MODELS[_name])
 
 
 def sample_grid(path, samples, shape, levels, lam, columns=8, zoom=4):
@@ -212,7 +210,8 @@ def run_images(datasets=("digits",), models=("conf_image", "gaussian"), trials=3
                                  {**dataset.info, "data_seed": seed})
                 tasks.append(Task(spec, IMAGE_MODELS[model].run, dataset))
     records = run_trials(tasks, options or RunnerOptions(progress=False),
-                         TrialStore(os.path.join(out, "trials")), _saver(out, loaded), log=log)
+                         TrialStore(os.path.join(out, "trials")), _saver(out, loaded), log=log,
+                         describe=functools.partial(trial_line, models=IMAGE_MODELS))
     cells = []
     for name, dataset in loaded.items():
         dim = int(onp.prod(dataset.info["shape"]))

@@ -214,10 +214,10 @@ def _dask_worker(index, task, dataset, keep_params):
 _EXECUTE = {"serial": _serial, "joblib": _joblib, "dask": _dask}
 
 
-def trial_line(spec, record):
-    """The log line of a finished trial."""
+def trial_line(spec, record, models=MODELS):
+    """The log line of a finished trial; ``models`` is the registry that names its model."""
     nll = "non-finite" if record["test_nll"] is None else f"{record['test_nll']:.4f}"
-    return (f"[{spec.dataset}] {MODELS[spec.model].display} trial {spec.trial + 1}: test NLL "
+    return (f"[{spec.dataset}] {models[spec.model].display} trial {spec.trial + 1}: test NLL "
             f"{nll} nats ({record['epochs']} epochs, {record['stopped_reason']}, "
             f"{record['seconds']:.1f} s)")
 
