@@ -80,7 +80,7 @@ def _hidden(text):
 def _engine_option(parser):
     parser.add_argument("--engine", choices=["auto", "numpy", "numba", "cupy"],
                         default="auto",
-                        help="implementation that runs (auto: numba when installed; "
+                        help="implementation that runs (auto: numba, a core dependency; "
                              "cupy: a CUDA GPU)")
 
 

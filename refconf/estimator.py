@@ -101,8 +101,8 @@ class ConfDensity(BaseEstimator):
     verbose : bool
         Show a progress bar with the live train/validation loss.
     engine : {"auto", "numpy", "numba", "cupy"}
-        Implementation that runs (:mod:`refconf.engines`): ``"auto"`` is ``"numba"`` when
-        numba is installed, else ``"numpy"``. The fitted model does not depend on it.
+        Implementation that runs (:mod:`refconf.engines`): ``"auto"`` is ``"numba"`` (a core
+        dependency; :func:`refconf.engines.default_engine`). The fitted model does not depend on it.
         ``"cupy"`` runs on a CUDA GPU: results come back as NumPy arrays; training runs
         the explicit whole-model pass on the device, with Adam on the host.
     dtype : {"float64", "float32"}

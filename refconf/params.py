@@ -212,7 +212,7 @@ def _slicer(params):
 def ravel(tree):
     """The vector :func:`flatten` makes of ``tree`` (leaves raveled and concatenated in
     traversal order), without autograd: for trees of arrays, such as a gradient computed
-    outside autograd (:mod:`refconf.engines.model_pass`).
+    outside autograd (:func:`refconf.engines.nll_and_grad`).
 
     Examples
     --------
