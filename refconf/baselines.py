@@ -40,6 +40,7 @@ from .bijectors.affine import AffineCoupling
 from .bijectors.autoregressive import MaskedAutoregressive
 from .bijectors.base import validate_input
 from .bijectors.coupling import split_sizes
+from .checks import check_choice
 from .conditioners import ACTIVATIONS
 from .flows import Flow, FlowModel, StandardNormal, conf
 from .params import load_model
@@ -59,11 +60,6 @@ def _require(spec, keys, model):
         raise ValueError(f"{model} spec is missing {missing}; expected the keys {list(keys)}")
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-
-
 def _check_common(spec, model):
     """Checks shared by the stepped flows: dim >= 2, steps >= 1, widths >= 1."""
     if int(spec["dim"]) < 2:
@@ -73,7 +69,7 @@ def _check_common(spec, model):
     if not spec["hidden"] or min(int(h) for h in spec["hidden"]) < 1:
         raise ValueError(f"hidden must be a non-empty list of positive widths, got "
                          f"{spec['hidden']}")
-    _check_choice("activation", spec["activation"], ACTIVATIONS)
+    check_choice("activation", spec["activation"], ACTIVATIONS)
 
 
 class _SteppedFlowModel:
@@ -136,11 +132,11 @@ class AffineFlowModel(_SteppedFlowModel):
     def __init__(self, spec):
         super().__init__(spec)
         s = self.spec
-        _check_choice("model", s.get("model"), tuple(AFFINE_MIXINGS))
+        check_choice("model", s.get("model"), tuple(AFFINE_MIXINGS))
         _require(s, ("dim", "steps", "hidden", "activation", "actnorm", "mixing",
                      "mixing_fixed"), s["model"])
         _check_common(s, s["model"])
-        _check_choice(f"{s['model']} mixing", s["mixing"], AFFINE_MIXINGS[s["model"]])
+        check_choice(f"{s['model']} mixing", s["mixing"], AFFINE_MIXINGS[s["model"]])
 
     def _swap(self, k):
         """Reverse mixing already alternates the halves; the others alternate explicitly."""
@@ -176,7 +172,7 @@ class MAFModel(_SteppedFlowModel):
     def __init__(self, spec):
         super().__init__(spec)
         s = self.spec
-        _check_choice("model", s.get("model"), ("maf",))
+        check_choice("model", s.get("model"), ("maf",))
         _require(s, ("dim", "steps", "hidden", "activation", "actnorm", "orders"), "maf")
         _check_common(s, "maf")
         if len(s["orders"]) != int(s["steps"]):
@@ -211,7 +207,7 @@ class GaussianModel:
 
     def __init__(self, spec):
         self.spec = dict(spec)
-        _check_choice("model", self.spec.get("model"), ("gaussian",))
+        check_choice("model", self.spec.get("model"), ("gaussian",))
         _require(self.spec, ("dim", "ridge"), "gaussian")
         if int(self.spec["dim"]) < 1:
             raise ValueError(f"gaussian needs dim >= 1, got {self.spec['dim']}")
@@ -310,7 +306,7 @@ def maf(dim, steps=5, hidden=(64, 64), activation="relu", actnorm=True, order="r
     in MAF; ``"random"`` draws a fixed random order per step from ``random_state``.
     Returns a :class:`MAFModel`.
     """
-    _check_choice("order", order, MAF_ORDERS)
+    check_choice("order", order, MAF_ORDERS)
     rng = onp.random.default_rng(random_state)
     natural = list(range(int(dim)))
     if order == "reverse":
@@ -348,7 +344,7 @@ def build_model(name, dim, **kwargs):
     >>> model_from_spec(model.spec).spec == model.spec
     True
     """
-    _check_choice("model name", name, MODEL_NAMES)
+    check_choice("model name", name, MODEL_NAMES)
     builder = _BUILDERS[name]
     accepted = [p for p in inspect.signature(builder).parameters if p != "dim"]
     unknown = sorted(set(kwargs) - set(accepted))

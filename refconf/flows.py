@@ -27,6 +27,7 @@ from . import backend
 from .bijectors import ActNorm, Chain, Invertible1x1, Permutation, Reverse
 from .bijectors.base import validate_input
 from .bijectors.coupling import KERNEL_KINDS, SPECTRUM_PARAMETERISATIONS, ConvCoupling, split_sizes
+from .checks import check_at_least_one, check_choice
 from .conditioners import ACTIVATIONS, mlp_init
 from .engines import get_engine
 from .parallel import block_threads, map_row_blocks
@@ -179,11 +180,6 @@ class Flow:
             lambda rows: self.chain.inverse(rows, validate=False)[0], z, threads))
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-
-
 class FlowModel:
     """A CONF model's architecture: builds parameters and flows from a ``spec``.
 
@@ -199,13 +195,11 @@ class FlowModel:
         s = self.spec
         if int(s["dim"]) < 2:
             raise ValueError(f"CONF needs data of dimension >= 2, got dim={s['dim']}")
-        _check_choice("kind", s["kind"], KERNEL_KINDS)
-        _check_choice("mixing", s["mixing"], MIXINGS)
-        _check_choice("spectrum", s["spectrum"], SPECTRUM_PARAMETERISATIONS)
-        _check_choice("activation", s["activation"], ACTIVATIONS)
-        for key in ("steps", "m"):
-            if int(s[key]) < 1:
-                raise ValueError(f"{key} must be >= 1, got {s[key]}")
+        check_choice("kind", s["kind"], KERNEL_KINDS)
+        check_choice("mixing", s["mixing"], MIXINGS)
+        check_choice("spectrum", s["spectrum"], SPECTRUM_PARAMETERISATIONS)
+        check_choice("activation", s["activation"], ACTIVATIONS)
+        check_at_least_one(s, ("steps", "m"))
 
     @property
     def dim(self):

@@ -22,6 +22,7 @@ from .bijectors.coupling import KERNEL_KINDS, SPECTRUM_PARAMETERISATIONS
 from .bijectors.coupling2d import AffineCoupling2D, ConvCoupling2D, channel_split
 from .bijectors.multiscale import MultiScaleLevel
 from .bijectors.squeeze import Squeeze
+from .checks import check_at_least_one, check_choice
 from .conditioners import ACTIVATIONS, conv_init
 from .engines import get_engine
 from .flows import Flow, StandardNormal
@@ -71,11 +72,6 @@ def level_shapes(shape, levels, squeeze=True):
     return out
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-
-
 class ImageFlowModel:
     """A multi-scale 2-D CONF model's architecture (``spec["model"] == "conf_image"``);
     see :func:`conf_image` for the spec's fields. Same interface as
@@ -88,14 +84,12 @@ class ImageFlowModel:
         s = self.spec
         if s.get("model") != "conf_image":
             raise ValueError(f"unknown model {s.get('model')!r}; expected 'conf_image'")
-        _check_choice("kind", s["kind"], KERNEL_KINDS)
-        _check_choice("spectrum", s["spectrum"], SPECTRUM_PARAMETERISATIONS)
-        _check_choice("activation", s["activation"], ACTIVATIONS)
-        _check_choice("coupling", s["coupling"], IMAGE_COUPLINGS)
-        _check_choice("mixing", s["mixing"], IMAGE_MIXINGS)
-        for key in ("steps_per_level", "m"):
-            if int(s[key]) < 1:
-                raise ValueError(f"{key} must be >= 1, got {s[key]}")
+        check_choice("kind", s["kind"], KERNEL_KINDS)
+        check_choice("spectrum", s["spectrum"], SPECTRUM_PARAMETERISATIONS)
+        check_choice("activation", s["activation"], ACTIVATIONS)
+        check_choice("coupling", s["coupling"], IMAGE_COUPLINGS)
+        check_choice("mixing", s["mixing"], IMAGE_MIXINGS)
+        check_at_least_one(s, ("steps_per_level", "m"))
         self.levels = level_shapes(s["shape"], s["levels"], s["squeeze"])
 
     @property
